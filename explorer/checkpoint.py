@@ -1,0 +1,142 @@
+"""Checkpoints: safetensors weights + JSON metadata (config, training record). No pickle.
+
+A checkpoint rebuilds its own model: ``load_checkpoint(path)`` reads the stored
+:class:`~explorer.config.ModelConfig`, builds the :class:`~explorer.model.VAE` and loads the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from explorer.config import ModelConfig
+from explorer.model import VAE
+
+log = logging.getLogger(__name__)
+
+FORMAT = "explorer-vae/1"
+SUFFIX = ".safetensors"
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+ENV_VAR = "EXPLORER_CHECKPOINTS"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded model and what was recorded about it."""
+
+    name: str
+    path: Path
+    vae: VAE
+    record: dict[str, Any]  # test ELBO, epochs, data checksum, library versions, history
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.vae.config
+
+
+def checkpoint_dir() -> Path:
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else CHECKPOINT_DIR
+
+
+def available_checkpoints(directory: Path | None = None) -> list[str]:
+    """Names of the ``*.safetensors`` files in the checkpoint folder, sorted."""
+    d = directory or checkpoint_dir()
+    return sorted(p.name[: -len(SUFFIX)] for p in d.glob(f"*{SUFFIX}")) if d.is_dir() else []
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
+    """A shipped name (``mnist-z16``) or a path to a ``.safetensors`` file."""
+    p = Path(name_or_path)
+    if p.suffix == SUFFIX or p.exists():
+        return p
+    return checkpoint_dir() / f"{p.name}{SUFFIX}"
+
+
+def save_checkpoint(path: str | os.PathLike[str], vae: VAE, record: dict[str, Any]) -> Path:
+    """Write weights and metadata atomically (a temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in vae.state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "model_config": vae.config.to_json(),
+        "record": json.dumps(record, sort_keys=True),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, Any]]:
+    """The stored config and record, without reading the weights."""
+    path = Path(path)
+    meta, _ = _open(path, with_tensors=False)
+    return _parse_meta(path, meta)
+
+
+def load_checkpoint(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a checkpoint by shipped name or path; raise :class:`CheckpointError` if unusable."""
+    path = resolve_checkpoint(name_or_path)
+    meta, tensors = _open(path, with_tensors=True)
+    config, record = _parse_meta(path, meta)
+    vae = VAE(config)
+    expected = vae.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path}: weights do not match the stored architecture "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for k, v in tensors.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(
+                f"{path}: tensor {k} has shape {tuple(v.shape)}, the architecture needs "
+                f"{tuple(expected[k].shape)}"
+            )
+        if not torch.isfinite(v).all():
+            raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
+    vae.load_state_dict(tensors)
+    vae.eval().to(device)
+    return Checkpoint(name=path.name.removesuffix(SUFFIX), path=path, vae=vae, record=record)
+
+
+def _open(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    if not path.is_file():
+        names = ", ".join(available_checkpoints()) or "none"
+        raise CheckpointError(f"{path}: no such checkpoint file (shipped checkpoints: {names})")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors checkpoint (corrupted, truncated, or another "
+            f"format such as a pickle, which is never loaded): {exc}"
+        ) from None
+    return meta, tensors
+
+
+def _parse_meta(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, dict[str, Any]]:
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: metadata format is {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["model_config"]))
+        record = json.loads(meta.get("record", "{}"))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: unreadable model config in metadata: {exc}") from None
+    return config, record

@@ -1,0 +1,168 @@
+"""Command line: ``python -m explorer [serve|train|evaluate|atlas] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+Interactive explorer of a Pyro VAE's latent space on MNIST.
+
+With no command, starts the app (same as `python -m explorer serve`)."""
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from explorer.config import PRESETS
+
+    p = sub.add_parser(
+        "train",
+        help="train a VAE with Pyro SVI and write a checkpoint",
+        description="Train a VAE on MNIST with Pyro's SVI (Trace_ELBO, Adam) and write a "
+        "safetensors checkpoint that records its config, test ELBO, data checksum and versions. "
+        "Ctrl-C writes <out>.resume.pt; --resume continues from it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="recipe of a shipped checkpoint; explicit flags below override it")
+    p.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 16)")
+    p.add_argument("--hidden", type=str, default=None,
+                   help="comma-separated hidden widths of the encoder, mirrored by the decoder "
+                   "(default 512,256)")
+    p.add_argument("--activation", choices=["softplus", "relu"], default=None,
+                   help="hidden activation (default softplus)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training set (default 100)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 256)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr-final", type=float, default=None,
+                   help="decay the learning rate exponentially to this by the last epoch (default: none)")
+    p.add_argument("--elbo", choices=["trace", "meanfield"], default=None,
+                   help="trace: Trace_ELBO (Monte Carlo KL); meanfield: TraceMeanField_ELBO (analytic KL)")
+    p.add_argument("--jit", action="store_true", help="use Pyro's JIT-compiled ELBO (same maths, faster)")
+    p.add_argument("--seed", type=int, default=0, help="one seed for torch, numpy and Pyro")
+    p.add_argument("--test-every", type=int, default=None, help="test ELBO every N epochs (default 5)")
+    p.add_argument("--train-subset", type=int, default=None,
+                   help="train on only the first N digits (for quick checks)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder that contains MNIST/ (default: $EXPLORER_DATA_DIR, else ./data); "
+                   "torchvision downloads there when online")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint file to write (.safetensors)")
+    p.add_argument("--resume", type=Path, default=None, help="continue from a <out>.resume.pt file")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="test ELBO and importance-weighted log p(x) of a checkpoint",
+        description="Evaluate a checkpoint on the 10,000 MNIST test digits: the test ELBO with "
+        "Pyro's example protocol (sum of -svi.evaluate_loss / 10,000), the same with more particles, "
+        "and an importance-weighted estimate of log p(x) (k samples) so the ELBO's gap is visible.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("checkpoint", help="shipped name (e.g. mnist-z16) or path to a .safetensors file")
+    p.add_argument("--particles", type=int, default=10, help="particles for the tighter ELBO estimate")
+    p.add_argument("--k", type=int, default=100, help="importance samples for log p(x); 0 skips it")
+    p.add_argument("--subset", type=int, default=None, help="estimate log p(x) on the first N images only")
+    p.add_argument("--seed", type=int, default=0, help="seed for the Monte Carlo estimates")
+    p.add_argument("--data-dir", default=None, help="folder that contains MNIST/ (see train --help)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explorer", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(sub)
+    _add_evaluate(sub)
+    return parser
+
+
+def _train_configs(args: argparse.Namespace):
+    import dataclasses
+
+    from explorer.config import PRESETS, ModelConfig, TrainConfig
+
+    preset = PRESETS[args.preset] if args.preset else None
+    m = preset.model if preset else ModelConfig()
+    t = preset.train if preset else TrainConfig()
+    m_over = {}
+    if args.z_dim is not None:
+        m_over["z_dim"] = args.z_dim
+    if args.hidden is not None:
+        m_over["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+    if args.activation is not None:
+        m_over["activation"] = args.activation
+    t_over = {k: v for k, v in {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_final": args.lr_final,
+        "elbo": args.elbo, "test_every": args.test_every, "train_subset": args.train_subset,
+    }.items() if v is not None}
+    t_over["seed"] = args.seed
+    if args.jit:
+        t_over["jit"] = True
+    return dataclasses.replace(m, **m_over), dataclasses.replace(t, **t_over)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from explorer.data import load_mnist
+    from explorer.train import train
+    from explorer.utils import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_cfg, train_cfg = _train_configs(args)
+    device = pick_device(args.device)
+    train_set = load_mnist(True, args.data_dir)
+    test_set = load_mnist(False, args.data_dir)
+    logging.getLogger(__name__).info("training %s with %s on %s", model_cfg, train_cfg, device)
+    try:
+        record = train(model_cfg, train_cfg, train_set, test_set, args.out, device, resume=args.resume)
+    except KeyboardInterrupt:
+        return 130
+    print(f"wrote {args.out}  test ELBO {record['test_elbo']:.3f} nats/image after {record['epochs']} epochs")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from explorer.checkpoint import load_checkpoint
+    from explorer.data import load_mnist
+    from explorer.evaluate import evaluate
+    from explorer.utils import pick_device
+
+    ckpt = load_checkpoint(args.checkpoint, pick_device(args.device))
+    test = load_mnist(False, args.data_dir)
+    if ckpt.record.get("data_sha256", {}).get("test") not in (None, test.sha256):
+        print("warning: the test data's checksum differs from the one recorded at training time",
+              file=sys.stderr)
+    result = evaluate(ckpt.vae, test.images, particles=args.particles, k=args.k, subset=args.subset,
+                      seed=args.seed)
+    print(f"{ckpt.path}  z={ckpt.config.z_dim} hidden={list(ckpt.config.hidden)} "
+          f"epochs={ckpt.record.get('epochs')}  recorded test ELBO {ckpt.record.get('test_elbo')}")
+    for line in result.lines():
+        print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from explorer.checkpoint import CheckpointError
+    from explorer.data import DataMissingError
+
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    command = args.command
+    if command is None:
+        parser.print_help()
+        return 0
+    try:
+        return handlers[command](args)
+    except (CheckpointError, DataMissingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

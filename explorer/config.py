@@ -1,0 +1,97 @@
+"""Frozen configuration dataclasses, stored inside every checkpoint.
+
+A checkpoint rebuilds its own model from :class:`ModelConfig`; :class:`TrainConfig`
+records how it was trained so that a run can be reproduced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the VAE. Everything needed to rebuild encoder and decoder."""
+
+    z_dim: int = 16  # latent dimensions; 16 is the app's main model
+    hidden: tuple[int, ...] = (512, 256)  # encoder hidden widths; the decoder mirrors them
+    activation: str = "softplus"  # "softplus" (Pyro's tutorial) or "relu"
+    x_dim: int = 784  # 28 x 28 MNIST pixels, flattened
+
+    def __post_init__(self) -> None:
+        if self.z_dim < 1:
+            raise ValueError(f"z_dim must be >= 1, got {self.z_dim}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be non-empty positive widths, got {self.hidden}")
+        if self.activation not in ("softplus", "relu"):
+            raise ValueError(f"activation must be 'softplus' or 'relu', got {self.activation!r}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(d["hidden"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained with Pyro's SVI."""
+
+    epochs: int = 100  # passes over the 60,000 training digits
+    batch_size: int = 256  # Pyro's VAE example uses 256
+    lr: float = 1e-3  # Adam learning rate (Pyro's example: 1e-3)
+    lr_final: float | None = None  # if set, decay the rate geometrically to this by the last step
+    elbo: str = "trace"  # "trace" (Trace_ELBO, Monte Carlo KL) or "meanfield" (analytic KL)
+    jit: bool = False  # JitTrace_ELBO / JitTraceMeanField_ELBO: same maths, less Python overhead
+    seed: int = 0  # one seed for torch, numpy, random and Pyro
+    test_every: int = 5  # evaluate the test ELBO every N epochs (and after the last)
+    train_subset: int | None = None  # use only the first N training digits (smoke tests)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if self.elbo not in ("trace", "meanfield"):
+            raise ValueError(f"elbo must be 'trace' or 'meanfield', got {self.elbo!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe for one of the shipped checkpoints."""
+
+    model: ModelConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# The three shipped models. See README "Retraining" for the commands that rebuild them.
+PRESETS: dict[str, Preset] = {
+    # 2-D latent: the map *is* the latent space (used in lectures).
+    "mnist-z2": Preset(
+        ModelConfig(z_dim=2, hidden=(512, 256), activation="softplus"),
+        TrainConfig(epochs=60, lr=1e-3, lr_final=1e-4),
+    ),
+    # The main model: fewer latent dims than the tutorial's, a better ELBO.
+    "mnist-z16": Preset(
+        ModelConfig(z_dim=16, hidden=(512, 256), activation="softplus"),
+        TrainConfig(epochs=100, lr=1e-3, lr_final=1e-4),
+    ),
+    # Parity with Pyro's examples/vae/vae.py: one hidden layer of 400 softplus units, z = 50.
+    "mnist-z50": Preset(
+        ModelConfig(z_dim=50, hidden=(400,), activation="softplus"),
+        TrainConfig(epochs=100, lr=1e-3),
+    ),
+}

@@ -1,0 +1,63 @@
+"""The ELBO of a VAE, computed by hand: the reference the tests hold Pyro (and the app) to.
+
+For x in [0, 1]^784, q(z|x) = N(loc, scale^2) and p(z) = N(0, I):
+
+* reconstruction  log p(x|z) = sum_pixels [x log p + (1 - x) log(1 - p)]  (= minus binary cross-entropy)
+* KL(q(z|x) || p(z)) = sum_dims 0.5 (loc^2 + scale^2 - 1) - log scale     (closed form)
+* ELBO = E_q[log p(x|z)] - KL;  Pyro's loss is -ELBO.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from explorer.model import VAE
+
+
+def kl_per_dim(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """KL(N(loc, scale^2) || N(0, 1)) per dimension, nats. Shapes ``(..., z_dim)`` -> same."""
+    return 0.5 * (loc.square() + scale.square() - 1.0) - torch.log(scale)
+
+
+def log_bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-pixel log p(x|z) = x log p + (1 - x) log(1 - p), from decoder logits. Shape kept."""
+    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+
+
+def log_normal_std(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dim. ``(..., z_dim)`` -> ``(...)``."""
+    return -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
+
+
+def log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, scale^2) summed over the last dim."""
+    return (-0.5 * ((z - loc) / scale).square() - torch.log(scale) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+@torch.no_grad()
+def log_px_iwae(vae: VAE, x: torch.Tensor, k: int, chunk: int = 100) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x) with k samples from q(z|x) (Burda et al.).
+
+    Parameters
+    ----------
+    x : Tensor, shape ``(batch, 784)``
+    k : number of importance samples per image
+
+    Returns
+    -------
+    Tensor, shape ``(batch,)``, nats (a lower bound on log p(x) that tightens as k grows)
+    """
+    x = x.to(vae.device)
+    loc, scale = vae.encoder(x)
+    logw = []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        z = loc + scale * torch.randn((n, *loc.shape), device=x.device)
+        logits = vae.decoder.logits(z)
+        lw = log_bernoulli(logits, x).sum(-1) + log_normal_std(z) - log_normal(z, loc, scale)
+        logw.append(lw)
+    lw_all = torch.cat(logw, dim=0)  # (k, batch)
+    return torch.logsumexp(lw_all, dim=0) - math.log(k)

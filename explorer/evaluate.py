@@ -1,0 +1,77 @@
+"""Test-set evaluation: the Pyro-example ELBO, a many-particle ELBO and an IWAE log p(x)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pyro
+import torch
+from pyro.infer import SVI
+from tqdm.auto import tqdm
+
+from explorer.elbo import log_px_iwae
+from explorer.model import VAE
+from explorer.train import batches, evaluate_loss, make_elbo
+from explorer.utils import set_seed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-image figures in nats over ``n`` test digits."""
+
+    n: int
+    elbo: float  # Pyro example's protocol: 1 particle, -sum(loss)/n
+    elbo_particles: float  # the same with ``particles`` samples per image (lower variance)
+    particles: int
+    log_px: float | None  # importance-weighted estimate of log p(x) with k samples
+    k: int
+    log_px_n: int  # images the log p(x) estimate used
+
+    def lines(self) -> list[str]:
+        out = [
+            f"test ELBO (Pyro example protocol, 1 particle): {self.elbo:9.3f} nats/image  (n={self.n})",
+            f"test ELBO ({self.particles} particles):            {self.elbo_particles:9.3f} nats/image",
+        ]
+        if self.log_px is not None:
+            out.append(
+                f"log p(x), importance-weighted, k={self.k}:   {self.log_px:9.3f} nats/image  "
+                f"(n={self.log_px_n}; gap ELBO -> log p(x): {self.log_px - self.elbo_particles:.3f})"
+            )
+        return out
+
+
+def evaluate(
+    vae: VAE,
+    x_test: torch.Tensor,
+    particles: int = 10,
+    k: int = 100,
+    subset: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Evaluation:
+    """Evaluate on ``x_test`` ``(n, 784)``; ``k=0`` skips log p(x); ``subset`` limits its images."""
+    pyro.clear_param_store()
+    set_seed(seed)
+    vae.eval()
+    x = x_test.to(vae.device)
+    optim = pyro.optim.Adam({"lr": 0.0})  # evaluate_loss takes no step; SVI needs an optimizer
+    one = evaluate_loss(SVI(vae.model, vae.guide, optim, loss=make_elbo("trace")), x)
+    many = evaluate_loss(
+        SVI(vae.model, vae.guide, optim, loss=make_elbo("trace", num_particles=particles)), x, 200
+    )
+    log_px = None
+    n_px = 0
+    if k > 0:
+        xs = x[:subset] if subset else x
+        n_px = xs.shape[0]
+        total = 0.0
+        for idx in tqdm(batches(n_px, 100, None), desc=f"log p(x), k={k}", disable=not progress):
+            total += float(log_px_iwae(vae, xs[idx], k).sum())
+        log_px = total / n_px
+    return Evaluation(
+        n=x.shape[0], elbo=-one, elbo_particles=-many, particles=particles,
+        log_px=log_px, k=k, log_px_n=n_px,
+    )

@@ -1,0 +1,204 @@
+"""Training with Pyro's SVI: Trace_ELBO (or TraceMeanField_ELBO), Adam, one seed.
+
+``train(...)`` is the library entry point; ``python -m explorer train`` wraps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from pyro.infer import SVI, JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, TraceMeanField_ELBO
+from tqdm.auto import tqdm
+
+from explorer.checkpoint import save_checkpoint
+from explorer.config import ModelConfig, TrainConfig
+from explorer.data import MnistSplit
+from explorer.model import VAE
+from explorer.utils import set_seed
+
+log = logging.getLogger(__name__)
+
+RESUME_FORMAT = "explorer-resume/1"
+
+
+def make_elbo(kind: str, jit: bool = False, num_particles: int = 1) -> Trace_ELBO:
+    """The ELBO estimator: ``"trace"`` (Monte Carlo KL) or ``"meanfield"`` (analytic KL)."""
+    if kind == "trace":
+        cls = JitTrace_ELBO if jit else Trace_ELBO
+    elif kind == "meanfield":
+        cls = JitTraceMeanField_ELBO if jit else TraceMeanField_ELBO
+    else:
+        raise ValueError(f"unknown ELBO {kind!r}")
+    kwargs: dict[str, Any] = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
+    if jit:
+        kwargs["ignore_jit_warnings"] = True
+    return cls(**kwargs)
+
+
+def make_optimizer(cfg: TrainConfig) -> pyro.optim.PyroOptim:
+    """Adam; with ``lr_final`` an exponential decay per epoch from ``lr`` to ``lr_final``."""
+    if cfg.lr_final is None:
+        return pyro.optim.Adam({"lr": cfg.lr})
+    gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.epochs - 1, 1))
+    return pyro.optim.ExponentialLR(
+        {"optimizer": torch.optim.Adam, "optim_args": {"lr": cfg.lr}, "gamma": gamma}
+    )
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Index batches of a shuffled epoch (``generator=None``: in order, for evaluation)."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return list(order.split(batch_size))
+
+
+def evaluate_loss(svi: SVI, data: torch.Tensor, batch_size: int = 1000) -> float:
+    """Pyro example's protocol: sum of ``svi.evaluate_loss`` over the set / its size (nats per image)."""
+    total = 0.0
+    for idx in batches(data.shape[0], batch_size, None):
+        total += svi.evaluate_loss(data[idx])
+    return total / data.shape[0]
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "pyro": pyro.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    train_set: MnistSplit,
+    test_set: MnistSplit | None,
+    out: str | Path,
+    device: torch.device,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a VAE with SVI, write the checkpoint to ``out`` and return its training record.
+
+    On Ctrl-C the state is written to ``<out>.resume.pt`` (``--resume`` continues from it).
+    """
+    out = Path(out)
+    pyro.clear_param_store()
+    set_seed(train_cfg.seed)
+    vae = VAE(model_cfg).to(device)
+    optimizer = make_optimizer(train_cfg)
+    svi = SVI(vae.model, vae.guide, optimizer, loss=make_elbo(train_cfg.elbo, train_cfg.jit))
+
+    x_train = train_set.images
+    if train_cfg.train_subset:
+        x_train = x_train[: train_cfg.train_subset]
+    x_train = x_train.to(device)
+    x_test = test_set.images.to(device) if test_set is not None else None
+    gen = torch.Generator().manual_seed(train_cfg.seed)
+
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    if resume is not None:
+        start_epoch, history = _load_resume(Path(resume), vae, optimizer, gen, model_cfg, train_cfg)
+        log.info("resuming from %s at epoch %d", resume, start_epoch + 1)
+
+    test_loss = math.nan
+    t_start = time.perf_counter()
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, train_cfg.epochs):
+            idx_batches = batches(x_train.shape[0], train_cfg.batch_size, gen)
+            bar = tqdm(idx_batches, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", disable=not progress,
+                       unit="batch", leave=False)
+            total, seen = 0.0, 0
+            t0 = time.perf_counter()
+            for idx in bar:
+                total += svi.step(x_train[idx])
+                seen += idx.shape[0]
+                bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
+            seconds = time.perf_counter() - t0
+            entry = {"epoch": epoch + 1, "train_loss": total / seen, "seconds": seconds}
+            last = epoch + 1 == train_cfg.epochs
+            if x_test is not None and ((epoch + 1) % train_cfg.test_every == 0 or last):
+                test_loss = evaluate_loss(svi, x_test)
+                entry["test_loss"] = test_loss
+            if isinstance(optimizer, pyro.optim.PyroLRScheduler):
+                optimizer.step()
+            history.append(entry)
+            msg = f"epoch {epoch + 1:3d}  train loss {entry['train_loss']:.2f}"
+            if "test_loss" in entry:
+                msg += f"  test ELBO {-test_loss:.2f} nats/image"
+            log.info("%s  (%.1f s)", msg, seconds)
+    except KeyboardInterrupt:
+        path = _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg)
+        log.warning("interrupted: state saved to %s; continue with --resume %s", path, path)
+        raise
+
+    record = {
+        "test_elbo": -test_loss if not math.isnan(test_loss) else None,
+        "test_elbo_protocol": "Pyro examples/vae: -sum(svi.evaluate_loss)/N over the test set, 1 particle",
+        "epochs": train_cfg.epochs,
+        "train_config": asdict(train_cfg),
+        "data_sha256": {"train": train_set.sha256, **({"test": test_set.sha256} if test_set else {})},
+        "versions": library_versions(),
+        "device": str(device),
+        "train_seconds": round(time.perf_counter() - t_start, 1),
+        "history": history,
+    }
+    vae.eval()
+    save_checkpoint(out, vae.cpu(), record)
+    resume_path = _resume_path(out)
+    if resume_path.exists():
+        resume_path.unlink()
+    return record
+
+
+def _resume_path(out: Path) -> Path:
+    return out.with_name(out.name + ".resume.pt")
+
+
+def _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg) -> Path:
+    path = _resume_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": RESUME_FORMAT,
+        "model_config": model_cfg.to_json(),
+        "train_config": train_cfg.to_json(),
+        "epoch": epoch,  # the epoch that was interrupted restarts from its beginning
+        "history": [{k: float(v) for k, v in h.items()} for h in history],
+        "weights": {k: v.cpu() for k, v in vae.state_dict().items()},
+        "optimizer": optimizer.get_state(),
+        "generator": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    torch.save(state, path)
+    return path
+
+
+def _load_resume(path, vae, optimizer, gen, model_cfg, train_cfg):
+    state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
+    if state.get("format") != RESUME_FORMAT:
+        raise ValueError(f"{path}: not a resume file of this tool")
+    if state["model_config"] != model_cfg.to_json():
+        raise ValueError(f"{path}: saved for another architecture ({state['model_config']})")
+    vae.load_state_dict(state["weights"])
+    # Pyro creates its per-parameter optimizers lazily: register the params, then restore.
+    pyro.module("encoder", vae.encoder)
+    pyro.module("decoder", vae.decoder)
+    optimizer.set_state(state["optimizer"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    history = [{k: (int(v) if k == "epoch" else v) for k, v in h.items()} for h in state["history"]]
+    return int(state["epoch"]), history
