@@ -77,6 +77,7 @@ def save_checkpoint(path: str | os.PathLike[str], vae: VAE, record: dict[str, An
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 

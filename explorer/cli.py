@@ -71,6 +71,42 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
 
 
+def _add_atlas(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "atlas",
+        help="build the map file the app loads for a checkpoint",
+        description="Encode the MNIST test digits with the checkpoint's guide, project the means to "
+        "2-D with a seeded UMAP (a 2-D latent is its own map), triangulate the map, and write "
+        "<checkpoint>.atlas.npz (no pickle) next to the checkpoint. Needs MNIST; the app does not.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("checkpoint", nargs="+", help="shipped name(s) (e.g. mnist-z16) or .safetensors path(s)")
+    p.add_argument("--seed", type=int, default=0, help="UMAP's random_state")
+    p.add_argument("--holdout", type=int, default=1000,
+                   help="training digits used to check the fast mapping against UMAP's transform")
+    p.add_argument("--data-dir", default=None, help="folder that contains MNIST/ (see train --help)")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="start the app in the browser (the default command)",
+        description="Start the explorer: the map of the guide means, a drawing pad, and a ring to drag "
+        "across latent space. Everything it needs ships in checkpoints/ (no MNIST download).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--checkpoint", default="mnist-z16",
+                   help="model shown first: a shipped name or a .safetensors path with its .atlas.npz beside it")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 serves a room (use --auth then)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login")
+    p.add_argument("--share", action="store_true",
+                   help="also open a public Gradio share link (needs internet; off by default)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_evaluate(sub)
+    _add_atlas(sub)
+    _add_serve(sub)
     return parser
 
 
@@ -148,21 +186,48 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_atlas(args: argparse.Namespace) -> int:
+    from explorer.atlas_build import build_atlas
+
+    for name in args.checkpoint:
+        path, meta = build_atlas(name, args.data_dir, seed=args.seed, holdout=args.holdout)
+        agree = meta.get("forward_vs_umap_transform")
+        extra = (f"; fast mapping vs UMAP transform: median {agree['median']:.2%}, p90 {agree['p90']:.2%} "
+                 "of the map's extent") if agree else ""
+        print(f"wrote {path} (map: {meta['map']}, {meta['build_seconds']} s){extra}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from explorer.serve import serve
+
+    serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"train", "evaluate", "atlas", "serve"}
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "-v", "--verbose")):
+        argv.insert(0, "serve")  # `python -m explorer` (with or without serve flags) starts the app
+    elif argv[0] in ("-v", "--verbose") and (len(argv) == 1 or argv[1] not in commands | {"-h", "--help"}):
+        argv.insert(1, "serve")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from explorer.checkpoint import CheckpointError
     from explorer.data import DataMissingError
 
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    from explorer.atlas import AtlasError
+    from explorer.serve import ServeError
+
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "serve": cmd_serve}
     command = args.command
-    if command is None:
-        parser.print_help()
-        return 0
     try:
         return handlers[command](args)
-    except (CheckpointError, DataMissingError, ValueError) as exc:
+    except (CheckpointError, AtlasError, DataMissingError, ServeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,217 @@
+"""The atlas of a checkpoint: what the app needs about the test digits, built once, loaded fast.
+
+``python -m explorer atlas CKPT`` encodes the 10,000 MNIST test digits with the guide, projects the
+means to 2-D with a seeded UMAP (or, for a 2-D latent, uses the latent space itself) and stores, in
+an ``.npz`` read with ``allow_pickle=False``:
+
+* ``loc``, ``scale`` ``(N, z_dim)`` float32 — q(z|x) of each test digit;
+* ``labels`` ``(N,)`` uint8; ``xy`` ``(N, 2)`` float32 — the map;
+* ``thumbs`` ``(N, 784)`` uint8 — 4-bit (16 grey levels) thumbnails for hover; lossy, not the dataset;
+* ``triangles``, ``neighbors`` ``(T, 3)`` int32 — a Delaunay triangulation of ``xy`` (the inverse map);
+* ``kl_mean`` ``(z_dim,)`` float32 — average KL per latent dimension over the test set;
+* ``meta`` — JSON: checkpoint file and its SHA-256, map kind, UMAP parameters, mapping accuracy.
+
+The app never imports umap: new points reach the map through :class:`Atlas.forward` (k nearest
+neighbours in latent space) and map positions go back to z through :class:`Atlas.inverse`
+(barycentric interpolation of the guide means in the triangulation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial import Delaunay
+
+log = logging.getLogger(__name__)
+
+FORMAT = "explorer-atlas/1"
+ARRAYS = ("loc", "scale", "labels", "xy", "thumbs", "triangles", "neighbors", "kl_mean")
+KNN = 10  # neighbours for the forward mapping z -> map
+
+
+class AtlasError(ValueError):
+    """An atlas that cannot be used; the message names the file and what is wrong."""
+
+
+def atlas_path_for(checkpoint_path: Path) -> Path:
+    """``checkpoints/mnist-z16.safetensors`` -> ``checkpoints/mnist-z16.atlas.npz``."""
+    return checkpoint_path.with_name(checkpoint_path.name.removesuffix(".safetensors") + ".atlas.npz")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def quantize_thumbs(images: np.ndarray) -> np.ndarray:
+    """``(N, 784)`` floats in [0, 1] -> uint8 with 16 grey levels (0, 17, ..., 255)."""
+    return (np.round(np.clip(images, 0, 1) * 15) * 17).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """Read-only arrays of one checkpoint's atlas (see module docstring for shapes)."""
+
+    loc: np.ndarray
+    scale: np.ndarray
+    labels: np.ndarray
+    xy: np.ndarray
+    thumbs: np.ndarray
+    triangles: np.ndarray
+    neighbors: np.ndarray
+    kl_mean: np.ndarray
+    meta: dict[str, Any]
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.loc.shape[1])
+
+    @property
+    def is_latent_map(self) -> bool:
+        """True when the map *is* the latent space (a 2-D latent: no UMAP)."""
+        return self.meta.get("map") == "latent"
+
+    @property
+    def extent(self) -> float:
+        """Diagonal of the map's bounding box: the unit for map distances."""
+        lo, hi = self.xy.min(0), self.xy.max(0)
+        return float(np.hypot(*(hi - lo)))
+
+    def forward(self, z: np.ndarray, k: int = KNN) -> np.ndarray:
+        """Map latent points to the 2-D map.
+
+        Parameters
+        ----------
+        z : array, shape ``(m, z_dim)``
+
+        Returns
+        -------
+        array, shape ``(m, 2)``: for a latent map, z itself; else the inverse-distance-weighted mean of
+        the map positions of the ``k`` test digits nearest in latent space.
+        """
+        z = np.asarray(z, dtype=np.float32).reshape(-1, self.z_dim)
+        if self.is_latent_map:
+            return z.copy()
+        d2 = (z * z).sum(1)[:, None] - 2.0 * z @ self.loc.T + self._loc_sq[None, :]
+        np.maximum(d2, 0.0, out=d2)
+        idx = np.argpartition(d2, k, axis=1)[:, :k]
+        dk = np.sqrt(np.take_along_axis(d2, idx, 1))
+        w = 1.0 / (dk + 1e-6)
+        w /= w.sum(1, keepdims=True)
+        return (w[:, :, None] * self.xy[idx]).sum(1).astype(np.float32)
+
+    def inverse(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map 2-D map positions back to latent points.
+
+        Parameters
+        ----------
+        p : array, shape ``(m, 2)``
+
+        Returns
+        -------
+        z : array, shape ``(m, z_dim)`` — barycentric interpolation of the guide means over the
+            Delaunay triangle that contains each point; outside the data's hull, the mean of the
+            nearest test digit. For a latent map, ``p`` itself.
+        region : array, shape ``(m,)`` int8 — 0 inside the data, 1 in a gap (a long-edged triangle),
+            2 outside the data's region.
+        """
+        p = np.asarray(p, dtype=np.float64).reshape(-1, 2)
+        tri = self._delaunay.find_simplex(p)
+        z = np.empty((p.shape[0], self.z_dim), dtype=np.float32)
+        region = np.zeros(p.shape[0], dtype=np.int8)
+        for i, (pt, t) in enumerate(zip(p, tri, strict=True)):
+            if t < 0:
+                region[i] = 2
+                z[i] = pt if self.is_latent_map else self.loc[np.argmin(((self.xy - pt) ** 2).sum(1))]
+                continue
+            verts = self.triangles[t]
+            w = barycentric(self.xy[verts].astype(np.float64), pt)
+            z[i] = pt if self.is_latent_map else (w[:, None] * self.loc[verts]).sum(0)
+            region[i] = 1 if self._long_edge[t] else 0
+        return z, region
+
+    @property
+    def gap_threshold(self) -> float:
+        return float(self.meta["gap_edge"])
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_loc_sq", (self.loc * self.loc).sum(1))
+        d = Delaunay(self.xy.astype(np.float64))
+        # The page walks the stored triangulation; the Python reference must use the very same one.
+        if not np.array_equal(d.simplices, self.triangles):
+            raise AtlasError("the stored triangulation differs from the one rebuilt from xy")
+        object.__setattr__(self, "_delaunay", d)
+        pts = self.xy[self.triangles]
+        edges = np.linalg.norm(pts - np.roll(pts, 1, axis=1), axis=2).max(1)
+        object.__setattr__(self, "_long_edge", edges > float(self.meta["gap_edge"]))
+
+
+def barycentric(tri_xy: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Barycentric weights ``(3,)`` of point ``p`` ``(2,)`` in triangle ``tri_xy`` ``(3, 2)``."""
+    (x1, y1), (x2, y2), (x3, y3) = tri_xy
+    det = (y2 - y3) * (x1 - x3) + (x3 - x2) * (y1 - y3)
+    l1 = ((y2 - y3) * (p[0] - x3) + (x3 - x2) * (p[1] - y3)) / det
+    l2 = ((y3 - y1) * (p[0] - x3) + (x1 - x3) * (p[1] - y3)) / det
+    return np.array([l1, l2, 1.0 - l1 - l2])
+
+
+def triangulate(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Delaunay triangles and neighbours ``(T, 3)`` int32, and the 'gap' edge length threshold."""
+    d = Delaunay(xy.astype(np.float64))
+    pts = xy[d.simplices]
+    edges = np.linalg.norm(pts - np.roll(pts, 1, axis=1), axis=2)
+    gap = float(np.quantile(edges, 0.99)) * 2.0
+    return d.simplices.astype(np.int32), d.neighbors.astype(np.int32), gap
+
+
+def save_atlas(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_atlas(path: str | os.PathLike[str], checkpoint_path: Path | None = None) -> Atlas:
+    """Load an atlas (never unpickles); with ``checkpoint_path``, check it was built for that file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AtlasError(f"{path}: no atlas file; build it with `python -m explorer atlas CHECKPOINT`")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ARRAYS}
+            meta = json.loads(str(npz["meta"]))
+    except KeyError as exc:
+        raise AtlasError(f"{path}: atlas lacks the array {exc}; rebuild it") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise AtlasError(
+            f"{path}: not a readable atlas (corrupted, truncated, or a pickle, which is never loaded): {exc}"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise AtlasError(f"{path}: atlas format {meta.get('format')!r}, expected {FORMAT!r}")
+    if checkpoint_path is not None:
+        sha = file_sha256(checkpoint_path)
+        if meta.get("checkpoint_sha256") != sha:
+            raise AtlasError(
+                f"{path}: built for another checkpoint than {checkpoint_path} (checksums differ); "
+                f"rebuild it with `python -m explorer atlas {checkpoint_path}`"
+            )
+    n, zd = arrays["loc"].shape
+    if arrays["xy"].shape != (n, 2) or arrays["scale"].shape != (n, zd) or arrays["thumbs"].shape != (n, 784):
+        raise AtlasError(f"{path}: array shapes do not agree with each other")
+    if not all(np.isfinite(arrays[k]).all() for k in ("loc", "scale", "xy")):
+        raise AtlasError(f"{path}: atlas holds NaN or infinite values")
+    try:
+        return Atlas(meta=meta, **arrays)
+    except AtlasError as exc:
+        raise AtlasError(f"{path}: {exc}") from None

@@ -1,0 +1,207 @@
+"""The web app: Gradio Blocks for the page, plus JSON/binary routes for the hot paths.
+
+Gradio's event path costs 200-800 ms per event here, too slow for a drag. So the page decodes drags
+itself from the decoder's weights (``/api/models/{name}/bundle``) and sends strokes to
+``/api/models/{name}/encode``, a plain FastAPI route on the same server. Python stays the reference:
+``/api/models/{name}/decode`` gives the image the page must show for a map position.
+
+All per-user state (the drawing, the handle, the samples) lives in each browser tab; the server
+keeps only read-only models, so users never see each other's work.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from explorer.preprocess import BlankDrawingError
+from explorer.service import MAX_SAMPLES, Loaded, ModelRegistry, decode_point, digit_info, encode_drawing
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_CANVAS = 1024  # largest drawing side accepted, pixels
+MAX_BODY = 2 * MAX_CANVAS * MAX_CANVAS  # bytes; base64 of the largest canvas fits
+
+
+class EncodeRequest(BaseModel):
+    """A drawing: ``width`` x ``height`` ink values (uint8, row-major), base64-encoded."""
+
+    width: int = Field(ge=8, le=MAX_CANVAS)
+    height: int = Field(ge=8, le=MAX_CANVAS)
+    pixels: str = Field(max_length=MAX_BODY)
+    k: int = Field(default=16, ge=1, le=MAX_SAMPLES)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+def make_router(registry: ModelRegistry, auth_check) -> APIRouter:
+    router = APIRouter(prefix="/api", dependencies=[Depends(auth_check)])
+
+    def model(name: str) -> Loaded:
+        try:
+            return registry.get(name)
+        except KeyError:
+            raise HTTPException(404, f"no model named {name!r}; available: {registry.names()}") from None
+        except ValueError as exc:  # CheckpointError / AtlasError: a broken file on disk
+            raise HTTPException(503, f"model {name!r} cannot be loaded: {exc}") from None
+
+    @router.get("/models")
+    def models() -> dict[str, Any]:
+        out = []
+        for n in registry.names():
+            try:
+                out.append(registry.get(n).summary())
+            except ValueError as exc:
+                out.append({"name": n, "error": str(exc)})
+        return {"default": registry.default, "models": out}
+
+    @router.get("/models/{name}/bundle")
+    def bundle(name: str) -> Response:
+        return Response(model(name).bundle(), media_type="application/octet-stream",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    @router.post("/models/{name}/encode")
+    def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
+        m = model(name)
+        try:
+            raw = base64.b64decode(req.pixels, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, "pixels must be base64-encoded bytes") from None
+        if len(raw) != req.width * req.height:
+            raise HTTPException(422, f"pixels hold {len(raw)} bytes, expected width*height = "
+                                     f"{req.width * req.height}")
+        canvas = np.frombuffer(raw, dtype=np.uint8).reshape(req.height, req.width)
+        try:
+            return encode_drawing(m, canvas, k=req.k, seed=req.seed)
+        except BlankDrawingError as exc:
+            return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+
+    @router.get("/models/{name}/decode")
+    def decode(name: str, x: float, y: float) -> dict[str, Any]:
+        try:
+            return decode_point(model(name), x, y)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.get("/models/{name}/digit/{index}")
+    def digit(name: str, index: int) -> dict[str, Any]:
+        try:
+            return digit_info(model(name), index)
+        except IndexError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    return router
+
+
+def page_head(version: str) -> str:
+    return (
+        f'<link rel="stylesheet" href="/static/explorer.css?v={version}">'
+        f'<script src="/static/plotly.min.js?v={version}"></script>'
+        f'<script src="/static/explorer.js?v={version}"></script>'
+    )
+
+
+MOUNT_JS = """
+(function () {
+  const start = () => window.VaeExplorer ? window.VaeExplorer.mount(element, props) : setTimeout(start, 15);
+  start();
+})();
+"""
+
+EXPLORER_HTML = '<div class="vx-root" data-vx="root"><div class="vx-loading">Loading the explorer…</div></div>'
+
+
+def model_card(m: Loaded) -> str:
+    s = m.summary()
+    elbo = f"{s['test_elbo']:.2f}" if s["test_elbo"] is not None else "n/a"
+    where = ("the latent space itself (z is 2-D: no projection)" if s["map"] == "latent"
+             else "a UMAP projection of the guide means")
+    return (
+        f"**{s['name']}** · z = {s['z_dim']} · hidden {s['hidden']} ({s['activation']}) · "
+        f"{s['epochs']} epochs · test ELBO **{elbo} nats/image** · active dims {s['active_dims']}/{s['z_dim']} · "
+        f"map: {where}"
+    )
+
+
+def build_app(registry: ModelRegistry) -> gr.Blocks:
+    """The page. Models come in through ``registry``; nothing is loaded at import time."""
+    with gr.Blocks(title="VAE latent-space explorer", fill_width=True) as demo:
+        gr.Markdown(
+            "# VAE latent-space explorer\n"
+            "Draw a digit: the guide encodes it to q(z|x), samples of z are decoded and placed on the map, "
+            "and the ELBO is split into its terms. Drag the ring on the map to decode any place.",
+            elem_id="vx-title",
+        )
+        card = gr.Markdown(model_card(registry.get(registry.default)), elem_id="vx-card")
+        explorer = gr.HTML(
+            value=registry.default, html_template=EXPLORER_HTML, js_on_load=MOUNT_JS,
+            elem_id="vx-explorer", apply_default_css=False,
+        )
+
+        def on_model(name: str) -> str:
+            try:
+                return model_card(registry.get(name))
+            except (KeyError, ValueError) as exc:
+                return f"Model {name!r} is not available: {exc}"
+
+        explorer.change(on_model, inputs=explorer, outputs=card, show_progress="hidden")
+    return demo
+
+
+def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None) -> FastAPI:
+    """FastAPI app: our routes and static files first, Gradio mounted at ``/``."""
+    from explorer import __version__
+
+    app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    gradio_app: dict[str, Any] = {}
+
+    async def auth_check(request: Request) -> None:
+        if auth is None:
+            return
+        gapp = gradio_app.get("app")
+        cookie_id = getattr(gapp, "cookie_id", None)
+        token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
+            f"access-token-unsecure-{cookie_id}")
+        if gapp is None or token not in gapp.tokens:
+            raise HTTPException(401, "log in first")
+
+    app.include_router(make_router(registry, auth_check))
+    plotly_js = _plotly_js()
+
+    @app.get("/static/{filename}", dependencies=[Depends(auth_check)])
+    def static(filename: str) -> FileResponse:
+        files = {"plotly.min.js": plotly_js, "explorer.js": STATIC / "explorer.js",
+                 "explorer.css": STATIC / "explorer.css"}
+        if filename not in files:
+            raise HTTPException(404, "not found")
+        return FileResponse(files[filename], headers={"Cache-Control": "public, max-age=86400"})
+
+    demo = build_app(registry)
+    app = gr.mount_gradio_app(app, demo, path="/", auth=auth, head=page_head(__version__), ssr_mode=False,
+                              footer_links=[])
+    gradio_app["app"] = _find_gradio_app(app)
+    return app
+
+
+def _find_gradio_app(app: FastAPI):
+    from starlette.routing import Mount
+
+    for route in app.routes:
+        if isinstance(route, Mount) and hasattr(route.app, "tokens"):
+            return route.app
+    return None

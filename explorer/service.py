@@ -1,0 +1,225 @@
+"""Pure computations behind the app's routes: no web framework here.
+
+A :class:`Loaded` pairs a checkpoint with its atlas; both are read-only and shared by all users.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import struct
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.atlas import Atlas, atlas_path_for, load_atlas
+from explorer.checkpoint import Checkpoint, available_checkpoints, checkpoint_dir, load_checkpoint
+from explorer.elbo import kl_per_dim, log_bernoulli
+from explorer.preprocess import to_mnist
+
+log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A checkpoint and its atlas, ready to serve."""
+
+    ckpt: Checkpoint
+    atlas: Atlas
+    _bundle: list[bytes] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.ckpt.name
+
+    def summary(self) -> dict[str, Any]:
+        rec = self.ckpt.record
+        return {
+            "name": self.name,
+            "z_dim": self.ckpt.config.z_dim,
+            "hidden": list(self.ckpt.config.hidden),
+            "activation": self.ckpt.config.activation,
+            "epochs": rec.get("epochs"),
+            "test_elbo": rec.get("test_elbo"),
+            "log_px": rec.get("test_log_px"),
+            "map": self.atlas.meta.get("map"),
+            "active_dims": int((self.atlas.kl_mean > 0.01).sum()),
+        }
+
+    def bundle(self) -> bytes:
+        """What the page needs to draw the map and decode drags itself (built once, cached)."""
+        if not self._bundle:
+            self._bundle.append(make_bundle(self))
+        return self._bundle[0]
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded:
+    """Load a checkpoint and the atlas built for it (a mismatch is an :class:`AtlasError`)."""
+    ckpt = load_checkpoint(name_or_path, device)
+    atlas = load_atlas(atlas_path_for(ckpt.path), ckpt.path)
+    if atlas.z_dim != ckpt.config.z_dim:
+        from explorer.atlas import AtlasError
+
+        raise AtlasError(f"{atlas_path_for(ckpt.path)}: z_dim {atlas.z_dim} != checkpoint's {ckpt.config.z_dim}")
+    return Loaded(ckpt=ckpt, atlas=atlas)
+
+
+class ModelRegistry:
+    """The shipped models, each loaded on first use; shared read-only between users."""
+
+    def __init__(self, default: Loaded, device: str | torch.device = "cpu", directory: Path | None = None):
+        self.device = device
+        self.directory = directory or checkpoint_dir()
+        self._models: dict[str, Loaded] = {default.name: default}
+        self.default = default.name
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        names = [n for n in available_checkpoints(self.directory) if atlas_path_for(self.directory / f"{n}.safetensors").exists()]
+        return sorted(set(names) | set(self._models))
+
+    def get(self, name: str) -> Loaded:
+        if name in self._models:
+            return self._models[name]
+        if name not in self.names():
+            raise KeyError(name)
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = load_model(self.directory / f"{name}.safetensors", self.device)
+        return self._models[name]
+
+
+def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
+    a = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else probs
+    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+
+def b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def _r(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    return np.round(a.astype(np.float64), nd).tolist()
+
+
+@torch.no_grad()
+def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) -> dict[str, Any]:
+    """Everything the draw panel shows for one drawing.
+
+    Parameters
+    ----------
+    canvas : array ``(H, W)``, ink in 0..255 (uint8) or [0, 1]
+    k : samples z ~ q(z|x) to draw (1..64)
+    seed : seeds the samples (the same seed gives the same samples)
+
+    Returns
+    -------
+    dict with ``input`` (784 uint8, base64), ``loc``/``scale`` ``(z_dim,)``, ``samples_img``
+    (k x 784 uint8, base64), ``samples_xy`` ``(k, 2)``, ``mean_img``, ``mean_xy``, and the ELBO terms
+    in nats: ``recon`` (mean over samples of log p(x|z) = -BCE), ``recon_se``, ``kl``, ``kl_dims``, ``elbo``.
+    """
+    if not 1 <= k <= MAX_SAMPLES:
+        raise ValueError(f"k must be between 1 and {MAX_SAMPLES}, got {k}")
+    x28 = to_mnist(canvas)
+    vae = m.ckpt.vae
+    x = torch.from_numpy(x28.reshape(1, 784)).to(vae.device)
+    loc, scale = vae.encoder(x)
+    gen = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn((k, loc.shape[1]), generator=gen).to(vae.device)
+    z = loc + scale * eps  # the reparameterized sample Pyro draws for "latent" (Normal.rsample)
+    logits = vae.decoder.logits(torch.cat([loc, z]))
+    probs = torch.sigmoid(logits)
+    recon = log_bernoulli(logits[1:], x).sum(-1)  # (k,) log p(x|z_i)
+    kl_dims = kl_per_dim(loc, scale)[0]
+    kl = kl_dims.sum()
+    recon_mean = recon.mean()
+    recon_se = recon.std() / k**0.5 if k > 1 else torch.tensor(float("nan"))
+    xy = m.atlas.forward(torch.cat([loc, z]).cpu().numpy())
+    return {
+        "model": m.name,
+        "seed": int(seed),
+        "k": k,
+        "input": b64(to_u8(x28.reshape(784))),
+        "loc": _r(loc[0]),
+        "scale": _r(scale[0]),
+        "eps": _r(eps),
+        "z": _r(z),
+        "mean_img": b64(to_u8(probs[0])),
+        "samples_img": b64(to_u8(probs[1:])),
+        "mean_xy": _r(xy[0]),
+        "samples_xy": _r(xy[1:]),
+        "recon": float(recon_mean),
+        "recon_se": float(recon_se),
+        "recon_samples": _r(recon, 3),
+        "kl": float(kl),
+        "kl_dims": _r(kl_dims),
+        "elbo": float(recon_mean - kl),
+    }
+
+
+@torch.no_grad()
+def decode_point(m: Loaded, x: float, y: float) -> dict[str, Any]:
+    """The decoder's image for a map position (the Python reference for the page's own decoding)."""
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ValueError("map coordinates must be finite numbers")
+    z, region = m.atlas.inverse(np.array([[x, y]]))
+    probs = m.ckpt.vae.decode(torch.from_numpy(z))[0]
+    return {"z": _r(z[0], 6), "region": ["inside", "gap", "outside"][int(region[0])],
+            "image": to_u8(probs).tolist(), "probs": _r(probs, 6)}
+
+
+@torch.no_grad()
+def digit_info(m: Loaded, index: int) -> dict[str, Any]:
+    """A test digit: its thumbnail, label, q(z|x) and the reconstruction decoded from its mean."""
+    n = m.atlas.labels.shape[0]
+    if not 0 <= index < n:
+        raise IndexError(f"digit index must be in 0..{n - 1}, got {index}")
+    loc = m.atlas.loc[index]
+    probs = m.ckpt.vae.decode(torch.from_numpy(loc[None]))[0]
+    return {"index": index, "label": int(m.atlas.labels[index]), "thumb": b64(m.atlas.thumbs[index]),
+            "recon": b64(to_u8(probs)), "loc": _r(loc), "scale": _r(m.atlas.scale[index]),
+            "xy": _r(m.atlas.xy[index])}
+
+
+def make_bundle(m: Loaded) -> bytes:
+    """Binary bundle: 4-byte little-endian header length, JSON header, then aligned arrays.
+
+    The header lists each array's name, dtype, shape and byte offset (from the start of the data
+    section). Arrays: the map (``xy``, ``labels``), the guide means (``loc``), the triangulation
+    (``triangles``, ``neighbors``) and the decoder's layers (``W0``, ``b0``, ... as float32).
+    """
+    arrays: dict[str, np.ndarray] = {
+        "xy": m.atlas.xy.astype(np.float32), "labels": m.atlas.labels.astype(np.uint8),
+        "loc": m.atlas.loc.astype(np.float32), "triangles": m.atlas.triangles.astype(np.int32),
+        "neighbors": m.atlas.neighbors.astype(np.int32),
+    }
+    linears = [mod for mod in m.ckpt.vae.decoder.net if isinstance(mod, torch.nn.Linear)]
+    for i, lin in enumerate(linears):
+        arrays[f"W{i}"] = lin.weight.detach().cpu().numpy().astype(np.float32)
+        arrays[f"b{i}"] = lin.bias.detach().cpu().numpy().astype(np.float32)
+    entries, blobs, offset = [], [], 0
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        pad = (-offset) % 8
+        if pad:
+            blobs.append(b"\0" * pad)
+            offset += pad
+        entries.append({"name": name, "dtype": str(a.dtype), "shape": list(a.shape), "offset": offset})
+        blobs.append(a.tobytes())
+        offset += a.nbytes
+    header = {
+        "model": m.summary(), "arrays": entries, "layers": len(linears),
+        "activation": m.ckpt.config.activation, "gap_edge": m.atlas.gap_threshold,
+        "map": m.atlas.meta.get("map"), "kl_mean": _r(m.atlas.kl_mean),
+    }
+    hb = json.dumps(header).encode()
+    hb += b" " * ((-(4 + len(hb))) % 8)
+    return struct.pack("<I", len(hb)) + hb + b"".join(blobs)

@@ -1,0 +1,468 @@
+/* VAE latent-space explorer: the page's own code (map, drawing pad, drag decoding).
+ *
+ * Hot paths stay in the browser: a drag decodes z with the decoder's weights fetched once per model
+ * (the Python decoder is the reference, checked by the tests to 1/255); a stroke goes to the app's
+ * /api/models/{name}/encode route, not through Gradio's queue. All state here is per tab.
+ */
+(function () {
+  "use strict";
+  const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const REGION_TEXT = {
+    inside: "inside the data: z interpolated between the guide means of the nearest test digits",
+    gap: "in a gap between clusters: few test digits nearby, z interpolated across the gap",
+    outside: "outside the data's region: showing the nearest test digit's mean",
+    latent: "the map is the latent space: z = the ring's position",
+  };
+
+  const TEMPLATE = `
+  <div class="vx-toolbar">
+    <label>Model <select data-vx="model" aria-label="model"></select></label>
+    <label>Samples K <select data-vx="k" aria-label="samples">
+      <option>4</option><option>8</option><option selected>16</option><option>32</option><option>64</option></select></label>
+    <button data-vx="resample" type="button" title="draw new samples z ~ q(z|x)">Resample</button>
+    <button data-vx="clear" type="button" title="empty the canvas">Clear</button>
+    <span class="vx-status" data-vx="status" role="status"></span>
+  </div>
+  <div class="vx-main">
+    <section class="vx-mapcol">
+      <div class="vx-mapwrap" data-vx="mapwrap">
+        <div class="vx-map" data-vx="map"></div>
+        <div class="vx-handle" data-vx="handle" title="drag me" role="slider" aria-label="latent position"></div>
+      </div>
+      <p class="vx-hint" data-vx="maphint"></p>
+    </section>
+    <section class="vx-side">
+      <div class="vx-card">
+        <h3>Decoder at the ring</h3>
+        <div class="vx-row">
+          <canvas class="vx-px vx-big" data-vx="dragimg" width="28" height="28"></canvas>
+          <div class="vx-dragtxt" data-vx="dragtxt">Drag the ring across the map.</div>
+        </div>
+      </div>
+      <div class="vx-card">
+        <h3>Draw a digit</h3>
+        <div class="vx-row">
+          <canvas class="vx-pad" data-vx="pad" width="280" height="280" aria-label="drawing pad"></canvas>
+          <div class="vx-col">
+            <div class="vx-caption">What the model sees (28×28, MNIST-style)</div>
+            <canvas class="vx-px vx-mid" data-vx="input" width="28" height="28"></canvas>
+            <div class="vx-caption">Decoded guide mean</div>
+            <canvas class="vx-px vx-mid" data-vx="meanimg" width="28" height="28"></canvas>
+          </div>
+        </div>
+      </div>
+    </section>
+  </div>
+  <div class="vx-panels">
+    <div class="vx-card vx-wide">
+      <h3>q(z|x) of your drawing: guide mean ± scale per latent dimension</h3>
+      <div data-vx="post" class="vx-post"><p class="vx-empty">Draw a digit to see q(z|x).</p></div>
+    </div>
+    <div class="vx-card">
+      <h3>ELBO of your drawing (nats)</h3>
+      <div data-vx="elbo"><p class="vx-empty">Draw a digit.</p></div>
+    </div>
+    <div class="vx-card">
+      <h3>Samples z ~ q(z|x), decoded</h3>
+      <div class="vx-grid" data-vx="samples"></div>
+      <div class="vx-repro" data-vx="repro"></div>
+    </div>
+    <div class="vx-card">
+      <h3>Test digit under the pointer</h3>
+      <div class="vx-row">
+        <figure><canvas class="vx-px vx-mid" data-vx="orig" width="28" height="28"></canvas><figcaption>original</figcaption></figure>
+        <figure><canvas class="vx-px vx-mid" data-vx="recon" width="28" height="28"></canvas><figcaption>reconstruction</figcaption></figure>
+      </div>
+      <div class="vx-caption" data-vx="digittxt">Hover or click a point on the map.</div>
+    </div>
+  </div>`;
+
+  // ---------- small helpers ----------
+  function b64bytes(s) {
+    const bin = atob(s), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  function bytesB64(u8) {
+    let s = "";
+    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+    return btoa(s);
+  }
+  function paintGrey(canvas, u8, offset) {
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(28, 28), d = img.data;
+    offset = offset || 0;
+    for (let i = 0; i < 784; i++) {
+      const v = 255 - u8[offset + i];  // ink dark on paper, as people draw
+      d[4 * i] = v; d[4 * i + 1] = v; d[4 * i + 2] = v; d[4 * i + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+  const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v)) ? "–" : v.toFixed(d);
+
+  // ---------- the model bundle: map arrays and the decoder, decoded in the page ----------
+  function parseBundle(buf) {
+    const hlen = new DataView(buf).getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, hlen)));
+    const base = 4 + hlen, arrays = {};
+    const types = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
+    for (const e of header.arrays) {
+      const n = e.shape.reduce((a, b) => a * b, 1);
+      arrays[e.name] = { data: new types[e.dtype](buf, base + e.offset, n), shape: e.shape };
+    }
+    const layers = [];
+    for (let i = 0; i < header.layers; i++) layers.push({ W: arrays["W" + i], b: arrays["b" + i] });
+    const m = { header, arrays, layers, n: arrays.xy.shape[0], zdim: arrays.loc.shape[1], lastTri: 0 };
+    m.buffers = layers.map((l) => new Float64Array(l.W.shape[0]));
+    return m;
+  }
+
+  function softplus(x) { return x > 20 ? x : Math.log1p(Math.exp(x)); }  // torch.nn.Softplus
+  function decode(m, z, out) {
+    let x = z;
+    for (let li = 0; li < m.layers.length; li++) {
+      const { W, b } = m.layers[li], rows = W.shape[0], cols = W.shape[1], w = W.data, y = m.buffers[li];
+      const last = li === m.layers.length - 1, relu = m.header.activation === "relu";
+      for (let r = 0; r < rows; r++) {
+        let s = b.data[r];
+        const o = r * cols;
+        for (let c = 0; c < cols; c++) s += w[o + c] * x[c];
+        y[r] = last ? s : (relu ? (s > 0 ? s : 0) : softplus(s));
+      }
+      x = y;
+    }
+    for (let i = 0; i < 784; i++) out[i] = Math.round(255 / (1 + Math.exp(-x[i])));
+    return out;
+  }
+
+  // Map position -> z: walk the Delaunay triangulation to the triangle holding p, then
+  // interpolate the guide means of its corners with barycentric weights (as explorer/atlas.py).
+  function bary(m, t, px, py) {
+    const T = m.arrays.triangles.data, XY = m.arrays.xy.data;
+    const a = T[3 * t], b = T[3 * t + 1], c = T[3 * t + 2];
+    const x1 = XY[2 * a], y1 = XY[2 * a + 1], x2 = XY[2 * b], y2 = XY[2 * b + 1], x3 = XY[2 * c], y3 = XY[2 * c + 1];
+    const det = (y2 - y3) * (x1 - x3) + (x3 - x2) * (y1 - y3);
+    const l1 = ((y2 - y3) * (px - x3) + (x3 - x2) * (py - y3)) / det;
+    const l2 = ((y3 - y1) * (px - x3) + (x1 - x3) * (py - y3)) / det;
+    return [l1, l2, 1 - l1 - l2];
+  }
+  function locate(m, px, py) {
+    const NB = m.arrays.neighbors.data, ntri = m.arrays.triangles.shape[0];
+    let t = m.lastTri < ntri ? m.lastTri : 0;
+    for (let step = 0; step < 4 * ntri; step++) {
+      const w = bary(m, t, px, py);
+      let worst = 0, wi = -1;
+      for (let i = 0; i < 3; i++) if (w[i] < worst - 1e-12) { worst = w[i]; wi = i; }
+      if (wi < 0) { m.lastTri = t; return { t, w }; }
+      const next = NB[3 * t + wi];
+      if (next < 0) return null;  // crossed the hull: outside the data
+      t = next;
+    }
+    return null;
+  }
+  function maxEdge(m, t) {
+    const T = m.arrays.triangles.data, XY = m.arrays.xy.data;
+    let best = 0;
+    for (let i = 0; i < 3; i++) {
+      const a = T[3 * t + i], b = T[3 * t + (i + 1) % 3];
+      best = Math.max(best, Math.hypot(XY[2 * a] - XY[2 * b], XY[2 * a + 1] - XY[2 * b + 1]));
+    }
+    return best;
+  }
+  function nearest(m, px, py) {
+    const XY = m.arrays.xy.data;
+    let best = Infinity, bi = 0;
+    for (let i = 0; i < m.n; i++) {
+      const dx = XY[2 * i] - px, dy = XY[2 * i + 1] - py, d = dx * dx + dy * dy;
+      if (d < best) { best = d; bi = i; }
+    }
+    return bi;
+  }
+  function latentAt(m, px, py) {
+    const zd = m.zdim, z = new Float64Array(zd), L = m.arrays.loc.data, T = m.arrays.triangles.data;
+    const hit = locate(m, px, py);
+    if (m.header.map === "latent") {
+      z[0] = px; z[1] = py;
+      return { z, region: hit ? "latent" : "outside" };
+    }
+    if (!hit) {
+      const i = nearest(m, px, py);
+      for (let d = 0; d < zd; d++) z[d] = L[i * zd + d];
+      return { z, region: "outside" };
+    }
+    for (let k = 0; k < 3; k++) {
+      const v = T[3 * hit.t + k], wk = hit.w[k];
+      for (let d = 0; d < zd; d++) z[d] += wk * L[v * zd + d];
+    }
+    return { z, region: maxEdge(m, hit.t) > m.header.gap_edge ? "gap" : "inside" };
+  }
+
+  // ---------- the explorer ----------
+  function mount(element, props) {
+    const root = element.querySelector("[data-vx=root]") || element;
+    if (root.dataset.mounted) return;
+    root.dataset.mounted = "1";
+    root.innerHTML = TEMPLATE;
+    const $ = (name) => root.querySelector(`[data-vx=${name}]`);
+    const S = {
+      models: {}, model: null, name: null, handle: null, seed: 1, drawn: false, seq: 0, inflight: null,
+      dragImage: new Uint8Array(784), dragZ: null, lastEncode: null, digitCache: new Map(),
+      stats: { drag: [], draw: [], mapDrawn: null },
+    };
+    window.vx = S;  // read by the tests and the benchmark script
+    const mapDiv = $("map"), handle = $("handle"), pad = $("pad"), pctx = pad.getContext("2d", { willReadFrequently: true });
+    const status = (msg, kind) => { const s = $("status"); s.textContent = msg || ""; s.dataset.kind = kind || ""; };
+
+    // ----- map -----
+    function mapTraces(m) {
+      const XY = m.arrays.xy.data, lab = m.arrays.labels.data, traces = [];
+      for (let c = 0; c < 10; c++) {
+        const x = [], y = [], idx = [];
+        for (let i = 0; i < m.n; i++) if (lab[i] === c) { x.push(XY[2 * i]); y.push(XY[2 * i + 1]); idx.push(i); }
+        traces.push({ type: "scattergl", mode: "markers", name: String(c), x, y, customdata: idx,
+          marker: { size: 4, color: COLORS[c], opacity: 0.65 },
+          hovertemplate: `digit ${c} · test #%{customdata}<extra></extra>` });
+      }
+      traces.push({ type: "scattergl", mode: "markers", name: "samples z~q(z|x)", x: [], y: [], hoverinfo: "skip",
+        marker: { size: 9, color: "rgba(0,0,0,0)", line: { color: "#111", width: 2 } } });
+      traces.push({ type: "scattergl", mode: "markers", name: "guide mean", x: [], y: [], hoverinfo: "skip",
+        marker: { size: 18, symbol: "star", color: "#ffd400", line: { color: "#111", width: 1.5 } } });
+      return traces;
+    }
+    const CLOUD = 10, MEAN = 11;
+    function layout(m) {
+      const latent = m.header.map === "latent";
+      return {
+        margin: { l: 50, r: 10, t: 10, b: 45 }, dragmode: "pan", hovermode: "closest", uirevision: m.header.model.name,
+        xaxis: { title: { text: latent ? "z₁" : "UMAP 1" }, zeroline: latent },
+        yaxis: { title: { text: latent ? "z₂" : "UMAP 2" }, zeroline: latent, scaleanchor: "x" },
+        legend: { title: { text: "digit (click to toggle)" }, font: { size: 15 }, itemsizing: "constant" },
+        font: { size: 15 }, plot_bgcolor: "#fbfbfb", paper_bgcolor: "rgba(0,0,0,0)",
+      };
+    }
+    function axes() { const fl = mapDiv._fullLayout; return fl ? { xa: fl.xaxis, ya: fl.yaxis } : null; }
+    function placeHandle() {
+      const a = axes();
+      if (!a || !S.handle) return;
+      handle.style.left = (a.xa._offset + a.xa.c2p(S.handle.x)) + "px";
+      handle.style.top = (a.ya._offset + a.ya.c2p(S.handle.y)) + "px";
+    }
+    function decodeHandle(t0) {
+      const m = S.model, r = latentAt(m, S.handle.x, S.handle.y);
+      decode(m, r.z, S.dragImage);
+      S.dragZ = r.z;
+      paintGrey($("dragimg"), S.dragImage);
+      $("dragtxt").innerHTML = `<b>position</b> (${fmt(S.handle.x)}, ${fmt(S.handle.y)})<br>` +
+        `<span class="vx-region" data-region="${r.region}">${REGION_TEXT[r.region]}</span>`;
+      if (t0 !== undefined) requestAnimationFrame(() => S.stats.drag.push(performance.now() - t0));
+    }
+    let dragging = false;
+    handle.addEventListener("pointerdown", (e) => { dragging = true; handle.setPointerCapture(e.pointerId); e.preventDefault(); });
+    handle.addEventListener("pointermove", (e) => {
+      if (!dragging) return;
+      const a = axes(), box = $("mapwrap").getBoundingClientRect();
+      S.handle = { x: a.xa.p2c(e.clientX - box.left - a.xa._offset), y: a.ya.p2c(e.clientY - box.top - a.ya._offset) };
+      handle.style.left = (e.clientX - box.left) + "px";
+      handle.style.top = (e.clientY - box.top) + "px";
+      decodeHandle(e.timeStamp);
+    });
+    const stopDrag = () => { dragging = false; };
+    handle.addEventListener("pointerup", stopDrag);
+    handle.addEventListener("pointercancel", stopDrag);
+    handle.addEventListener("keydown", (e) => {
+      const a = axes(), step = 8, d = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      if (!a || !d) return;
+      S.handle = { x: a.xa.p2c(a.xa.c2p(S.handle.x) + d[0]), y: a.ya.p2c(a.ya.c2p(S.handle.y) + d[1]) };
+      placeHandle(); decodeHandle(); e.preventDefault();
+    });
+    handle.tabIndex = 0;
+
+    async function showDigit(i, moveHandle) {
+      const name = S.name, key = name + ":" + i;
+      let d = S.digitCache.get(key);
+      if (!d) {
+        const r = await fetch(`/api/models/${encodeURIComponent(name)}/digit/${i}`);
+        if (!r.ok) return;
+        d = await r.json();
+        S.digitCache.set(key, d);
+      }
+      if (name !== S.name) return;
+      paintGrey($("orig"), b64bytes(d.thumb));
+      paintGrey($("recon"), b64bytes(d.recon));
+      $("digittxt").textContent = `test digit #${d.index}, label ${d.label}` + (moveHandle ? " — the ring moved to it" : "");
+      if (moveHandle) { S.handle = { x: d.xy[0], y: d.xy[1] }; placeHandle(); decodeHandle(); }
+    }
+
+    async function loadModel(name) {
+      status(`loading ${name}…`);
+      let m = S.models[name];
+      if (!m) {
+        const r = await fetch(`/api/models/${encodeURIComponent(name)}/bundle`);
+        if (!r.ok) { status(`cannot load ${name}: ${(await r.json().catch(() => ({}))).detail || r.status}`, "error"); return; }
+        m = parseBundle(await r.arrayBuffer());
+        S.models[name] = m;
+      }
+      S.model = m; S.name = name;
+      const t0 = performance.now();
+      await Plotly.react(mapDiv, mapTraces(m), layout(m), { responsive: true, scrollZoom: true, displaylogo: false,
+        modeBarButtonsToRemove: ["select2d", "lasso2d"] });
+      S.stats.mapDrawn = performance.now() - t0;
+      if (!mapDiv._vxBound) {
+        mapDiv._vxBound = true;
+        mapDiv.on("plotly_relayout", placeHandle);
+        mapDiv.on("plotly_afterplot", placeHandle);
+        mapDiv.on("plotly_hover", (ev) => { const p = ev.points[0]; if (p && p.curveNumber < 10) showDigit(p.customdata, false); });
+        mapDiv.on("plotly_click", (ev) => { const p = ev.points[0]; if (p && p.curveNumber < 10) showDigit(p.customdata, true); });
+      }
+      // Start the ring on the test digit nearest the map's centre, so it first shows a real digit.
+      const XY = m.arrays.xy.data;
+      let cx = 0, cy = 0;
+      for (let i = 0; i < m.n; i++) { cx += XY[2 * i]; cy += XY[2 * i + 1]; }
+      const i0 = nearest(m, cx / m.n, cy / m.n);
+      S.handle = { x: XY[2 * i0], y: XY[2 * i0 + 1] };
+      placeHandle(); decodeHandle();
+      $("maphint").textContent = m.header.map === "latent"
+        ? "z is 2-D: this map is the latent space itself. Each point is the guide mean of one of the 10,000 MNIST test digits."
+        : `Each point is the guide mean q(z|x) of one of the 10,000 MNIST test digits (z is ${m.zdim}-D), projected to 2-D with UMAP. Scroll to zoom, drag to pan.`;
+      status(`${name} ready`);
+      root.dataset.ready = name;
+      if (S.drawn) encodeNow(performance.now(), true);
+    }
+
+    // ----- drawing pad -----
+    function clearPad() {
+      pctx.fillStyle = "#fff"; pctx.fillRect(0, 0, pad.width, pad.height);
+      pctx.lineCap = "round"; pctx.lineJoin = "round"; pctx.lineWidth = 20; pctx.strokeStyle = "#000";
+    }
+    clearPad();
+    let drawing = false, last = null, lastSent = 0;
+    const padPos = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; };
+    pad.addEventListener("pointerdown", (e) => {
+      drawing = true; pad.setPointerCapture(e.pointerId); last = padPos(e);
+      pctx.beginPath(); pctx.arc(last[0], last[1], pctx.lineWidth / 2, 0, 2 * Math.PI); pctx.fillStyle = "#000"; pctx.fill();
+      S.drawn = true; e.preventDefault();
+    });
+    pad.addEventListener("pointermove", (e) => {
+      if (!drawing) return;
+      const p = padPos(e);
+      pctx.beginPath(); pctx.moveTo(last[0], last[1]); pctx.lineTo(p[0], p[1]); pctx.stroke();
+      last = p;
+      if (!S.inflight && e.timeStamp - lastSent > 150) encodeNow(e.timeStamp, false);  // live while drawing
+    });
+    const endStroke = (e) => { if (!drawing) return; drawing = false; encodeNow(e.timeStamp, true); };
+    pad.addEventListener("pointerup", endStroke);
+    pad.addEventListener("pointercancel", endStroke);
+
+    function padInk() {
+      const d = pctx.getImageData(0, 0, pad.width, pad.height).data, ink = new Uint8Array(pad.width * pad.height);
+      for (let i = 0; i < ink.length; i++) ink[i] = 255 - d[4 * i];
+      return ink;
+    }
+    async function encodeNow(t0, final) {
+      if (!S.drawn || !S.name) return;
+      if (S.inflight) S.inflight.abort();  // the newest drawing wins
+      const ctl = new AbortController(), seq = ++S.seq;
+      S.inflight = ctl; lastSent = t0;
+      const body = JSON.stringify({ width: pad.width, height: pad.height, pixels: bytesB64(padInk()),
+        k: Number($("k").value), seed: S.seed });
+      try {
+        const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/encode`, { method: "POST", body,
+          headers: { "Content-Type": "application/json" }, signal: ctl.signal });
+        const res = await r.json();
+        if (seq !== S.seq) return;
+        if (!r.ok) { status(typeof res.detail === "string" ? res.detail : "the drawing could not be encoded", "error"); return; }
+        if (res.blank) { status(res.message, "warn"); return; }
+        render(res);
+        if (final) requestAnimationFrame(() => S.stats.draw.push(performance.now() - t0));
+        status("");
+      } catch (err) {
+        if (err.name !== "AbortError") status("the server did not answer; your drawing is kept — try again", "error");
+      } finally {
+        if (S.inflight === ctl) S.inflight = null;
+      }
+    }
+
+    function render(res) {
+      S.lastEncode = res;
+      paintGrey($("input"), b64bytes(res.input));
+      paintGrey($("meanimg"), b64bytes(res.mean_img));
+      renderPosterior(res);
+      renderElbo(res);
+      const imgs = b64bytes(res.samples_img), grid = $("samples");
+      while (grid.children.length > res.k) grid.lastChild.remove();
+      while (grid.children.length < res.k) {
+        const c = document.createElement("canvas"); c.width = 28; c.height = 28; c.className = "vx-px vx-small"; grid.appendChild(c);
+      }
+      for (let i = 0; i < res.k; i++) paintGrey(grid.children[i], imgs, 784 * i);
+      $("repro").textContent = `reproduce: model ${res.model}, seed ${res.seed}, K ${res.k}`;
+      Plotly.restyle(mapDiv, { x: [res.samples_xy.map((p) => p[0]), [res.mean_xy[0]]],
+                               y: [res.samples_xy.map((p) => p[1]), [res.mean_xy[1]]] }, [CLOUD, MEAN]);
+    }
+
+    function renderPosterior(res) {
+      const n = res.loc.length, W = 900, H = 190, pl = 34, pb = 22, lim = 3.5;
+      const bw = (W - pl) / n, y = (v) => (H - pb) / 2 - Math.max(-lim, Math.min(lim, v)) * ((H - pb) / 2 - 6) / lim;
+      let s = `<svg viewBox="0 0 ${W} ${H}" class="vx-svg" role="img" aria-label="posterior per dimension">`;
+      for (const v of [-3, -2, -1, 0, 1, 2, 3]) s += `<line x1="${pl}" x2="${W}" y1="${y(v)}" y2="${y(v)}" class="${v ? "vx-gl" : "vx-zero"}"/><text x="${pl - 6}" y="${y(v) + 4}" class="vx-tick" text-anchor="end">${v}</text>`;
+      s += `<rect x="${pl}" y="${y(1)}" width="${W - pl}" height="${y(-1) - y(1)}" class="vx-prior"><title>prior N(0,1): ±1</title></rect>`;
+      for (let i = 0; i < n; i++) {
+        const cx = pl + (i + 0.5) * bw, l = res.loc[i], sc = res.scale[i];
+        s += `<g><title>z${i + 1}: loc ${fmt(l, 3)}, scale ${fmt(sc, 3)}, KL ${fmt(res.kl_dims[i], 3)} nats</title>` +
+          `<rect x="${cx - Math.max(1.5, bw * 0.3)}" y="${y(l + sc)}" width="${Math.max(3, bw * 0.6)}" height="${Math.max(1, y(l - sc) - y(l + sc))}" class="vx-bar"/>` +
+          `<circle cx="${cx}" cy="${y(l)}" r="${Math.min(5, Math.max(2.5, bw * 0.25))}" class="vx-dot"/></g>`;
+        if (n <= 20 || i % 5 === 4) s += `<text x="${cx}" y="${H - 5}" class="vx-tick" text-anchor="middle">${i + 1}</text>`;
+      }
+      s += `</svg><div class="vx-caption">dot: loc; bar: loc ± scale; grey band: the prior's ±1. Hover a dimension for its numbers.</div>`;
+      $("post").innerHTML = s;
+    }
+
+    function renderElbo(res) {
+      $("elbo").innerHTML = `<table class="vx-table">
+        <tr><td>reconstruction E<sub>q</sub>[log p(x|z)]<br><span class="vx-note">Bernoulli log-likelihood = −BCE, mean of K=${res.k}</span></td>
+            <td class="vx-num" data-vx-num="recon">${fmt(res.recon)} <span class="vx-pm">± ${fmt(res.recon_se)}</span></td></tr>
+        <tr><td>KL(q(z|x) ‖ N(0, I))<br><span class="vx-note">closed form</span></td><td class="vx-num" data-vx-num="kl">${fmt(res.kl)}</td></tr>
+        <tr class="vx-total"><td>ELBO = reconstruction − KL</td><td class="vx-num" data-vx-num="elbo">${fmt(res.elbo)}</td></tr>
+        <tr><td>Pyro's loss (Trace_ELBO) = −ELBO</td><td class="vx-num" data-vx-num="loss">${fmt(-res.elbo)}</td></tr>
+      </table>`;
+    }
+
+    // ----- toolbar -----
+    $("clear").addEventListener("click", () => {
+      clearPad(); S.drawn = false; S.seq++; S.lastEncode = null;
+      for (const n of ["input", "meanimg"]) $(n).getContext("2d").clearRect(0, 0, 28, 28);
+      $("samples").innerHTML = ""; $("repro").textContent = "";
+      $("post").innerHTML = '<p class="vx-empty">Draw a digit to see q(z|x).</p>';
+      $("elbo").innerHTML = '<p class="vx-empty">Draw a digit.</p>';
+      Plotly.restyle(mapDiv, { x: [[], []], y: [[], []] }, [CLOUD, MEAN]);
+      status("");
+    });
+    $("resample").addEventListener("click", (e) => { S.seed += 1; encodeNow(e.timeStamp, true); });
+    $("k").addEventListener("change", (e) => encodeNow(e.timeStamp, true));
+    $("model").addEventListener("change", async (e) => {
+      await loadModel(e.target.value);
+      props.value = e.target.value;  // tells the Gradio side (the model card) which model is shown
+    });
+    window.addEventListener("resize", placeHandle);
+
+    (async () => {
+      try {
+        const r = await fetch("/api/models");
+        const info = await r.json();
+        const sel = $("model");
+        for (const mm of info.models) {
+          const o = document.createElement("option");
+          o.value = mm.name; o.disabled = !!mm.error;
+          o.textContent = mm.error ? `${mm.name} (unavailable)` : `${mm.name} (z=${mm.z_dim})`;
+          sel.appendChild(o);
+        }
+        const first = props.value && info.models.some((x) => x.name === props.value) ? props.value : info.default;
+        sel.value = first;
+        await loadModel(first);
+      } catch (err) {
+        status("could not load the explorer: " + err, "error");
+      }
+    })();
+  }
+
+  window.VaeExplorer = { mount, decode, latentAt, parseBundle };
+})();
