@@ -9,7 +9,8 @@ an ``.npz`` read with ``allow_pickle=False``:
 * ``thumbs`` ``(N, 784)`` uint8 — 4-bit (16 grey levels) thumbnails for hover; lossy, not the dataset;
 * ``triangles``, ``neighbors`` ``(T, 3)`` int32 — a Delaunay triangulation of ``xy`` (the inverse map);
 * ``kl_mean`` ``(z_dim,)`` float32 — average KL per latent dimension over the test set;
-* ``meta`` — JSON: checkpoint file and its SHA-256, map kind, UMAP parameters, mapping accuracy.
+* ``meta`` — JSON: checkpoint file and the SHA-256 of its weights, map kind, UMAP parameters,
+  mapping accuracy.
 
 The app never imports umap: new points reach the map through :class:`Atlas.forward` (k nearest
 neighbours in latent space) and map positions go back to z through :class:`Atlas.inverse`
@@ -18,10 +19,10 @@ neighbours in latent space) and map positions go back to z through :class:`Atlas
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,14 +44,6 @@ class AtlasError(ValueError):
 def atlas_path_for(checkpoint_path: Path) -> Path:
     """``checkpoints/mnist-z16.safetensors`` -> ``checkpoints/mnist-z16.atlas.npz``."""
     return checkpoint_path.with_name(checkpoint_path.name.removesuffix(".safetensors") + ".atlas.npz")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def quantize_thumbs(images: np.ndarray) -> np.ndarray:
@@ -105,7 +98,8 @@ class Atlas:
         d2 = (z * z).sum(1)[:, None] - 2.0 * z @ self.loc.T + self._loc_sq[None, :]
         np.maximum(d2, 0.0, out=d2)
         idx = np.argpartition(d2, k, axis=1)[:, :k]
-        dk = np.sqrt(np.take_along_axis(d2, idx, 1))
+        # Exact distances to the k candidates (the expansion above loses precision near 0).
+        dk = np.linalg.norm(self.loc[idx] - z[:, None, :], axis=2)
         w = 1.0 / (dk + 1e-6)
         w /= w.sum(1, keepdims=True)
         return (w[:, :, None] * self.xy[idx]).sum(1).astype(np.float32)
@@ -182,8 +176,8 @@ def save_atlas(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) 
     return path
 
 
-def load_atlas(path: str | os.PathLike[str], checkpoint_path: Path | None = None) -> Atlas:
-    """Load an atlas (never unpickles); with ``checkpoint_path``, check it was built for that file."""
+def load_atlas(path: str | os.PathLike[str], weights_sha256: str | None = None) -> Atlas:
+    """Load an atlas (never unpickles); with ``weights_sha256``, check it was built for those weights."""
     path = Path(path)
     if not path.is_file():
         raise AtlasError(f"{path}: no atlas file; build it with `python -m explorer atlas CHECKPOINT`")
@@ -193,19 +187,18 @@ def load_atlas(path: str | os.PathLike[str], checkpoint_path: Path | None = None
             meta = json.loads(str(npz["meta"]))
     except KeyError as exc:
         raise AtlasError(f"{path}: atlas lacks the array {exc}; rebuild it") from None
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise AtlasError(
             f"{path}: not a readable atlas (corrupted, truncated, or a pickle, which is never loaded): {exc}"
         ) from None
     if meta.get("format") != FORMAT:
         raise AtlasError(f"{path}: atlas format {meta.get('format')!r}, expected {FORMAT!r}")
-    if checkpoint_path is not None:
-        sha = file_sha256(checkpoint_path)
-        if meta.get("checkpoint_sha256") != sha:
-            raise AtlasError(
-                f"{path}: built for another checkpoint than {checkpoint_path} (checksums differ); "
-                f"rebuild it with `python -m explorer atlas {checkpoint_path}`"
-            )
+    if weights_sha256 is not None and meta.get("weights_sha256") != weights_sha256:
+        ckpt = meta.get("checkpoint", "its checkpoint")
+        raise AtlasError(
+            f"{path}: built for other weights than the checkpoint's (checksums differ); rebuild it with "
+            f"`python -m explorer atlas {ckpt.removesuffix('.safetensors')}`"
+        )
     n, zd = arrays["loc"].shape
     if arrays["xy"].shape != (n, 2) or arrays["scale"].shape != (n, zd) or arrays["thumbs"].shape != (n, 784):
         raise AtlasError(f"{path}: array shapes do not agree with each other")

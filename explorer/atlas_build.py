@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from explorer.atlas import FORMAT, Atlas, atlas_path_for, file_sha256, quantize_thumbs, save_atlas, triangulate
+from explorer.atlas import FORMAT, Atlas, atlas_path_for, quantize_thumbs, save_atlas, triangulate
 from explorer.checkpoint import load_checkpoint
 from explorer.data import load_mnist
 from explorer.elbo import kl_per_dim
@@ -68,7 +68,7 @@ def build_atlas(
     meta: dict[str, Any] = {
         "format": FORMAT,
         "checkpoint": ckpt.path.name,
-        "checkpoint_sha256": file_sha256(ckpt.path),
+        "weights_sha256": ckpt.weights_sha256,
         "test_sha256": test.sha256,
         "seed": seed,
     }

@@ -6,6 +6,7 @@ A checkpoint rebuilds its own model: ``load_checkpoint(path)`` reads the stored
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -44,6 +45,21 @@ class Checkpoint:
     @property
     def config(self) -> ModelConfig:
         return self.vae.config
+
+    @property
+    def weights_sha256(self) -> str:
+        """Digest of the weights alone (the record can change without touching the atlas)."""
+        return weights_digest(self.vae.state_dict())
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the tensors' names, shapes and bytes, in sorted order."""
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        t = state_dict[k].detach().to("cpu").contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
 
 
 def checkpoint_dir() -> Path:

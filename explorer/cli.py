@@ -69,6 +69,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the Monte Carlo estimates")
     p.add_argument("--data-dir", default=None, help="folder that contains MNIST/ (see train --help)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--write", action="store_true",
+                   help="store the figures in the checkpoint's record (weights unchanged; rebuild its atlas after)")
 
 
 def _add_atlas(sub: argparse._SubParsersAction) -> None:
@@ -183,6 +185,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"epochs={ckpt.record.get('epochs')}  recorded test ELBO {ckpt.record.get('test_elbo')}")
     for line in result.lines():
         print(line)
+    if args.write:
+        from dataclasses import asdict
+
+        from explorer.checkpoint import save_checkpoint
+
+        record = {**ckpt.record, "evaluation": asdict(result)}
+        if result.log_px is not None:
+            record["test_log_px"] = result.log_px
+        save_checkpoint(ckpt.path, ckpt.vae.cpu(), record)
+        print(f"recorded in {ckpt.path}; rebuild its atlas: python -m explorer atlas {ckpt.path}")
     return 0
 
 
@@ -216,10 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from explorer.atlas import AtlasError
     from explorer.checkpoint import CheckpointError
     from explorer.data import DataMissingError
-
-    from explorer.atlas import AtlasError
     from explorer.serve import ServeError
 
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "serve": cmd_serve}

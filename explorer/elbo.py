@@ -13,6 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.distributions.utils import probs_to_logits
 
 from explorer.model import VAE
 
@@ -23,8 +24,14 @@ def kl_per_dim(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 def log_bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-pixel log p(x|z) = x log p + (1 - x) log(1 - p), from decoder logits. Shape kept."""
-    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    """Per-pixel log p(x|z) = x log p + (1 - x) log(1 - p), p = sigmoid(logits). Shape kept.
+
+    Computed exactly as Pyro scores ``Bernoulli(probs=decoder(z))``: torch turns the probabilities
+    back into logits with p clamped to [eps, 1 - eps] (float32 eps), which caps a pixel's cost near
+    16 nats. Using the clamped logits keeps our numbers equal to Pyro's, not just close.
+    """
+    clamped = probs_to_logits(torch.sigmoid(logits), is_binary=True)
+    return -F.binary_cross_entropy_with_logits(clamped, x.expand_as(logits), reduction="none")
 
 
 def log_normal_std(z: torch.Tensor) -> torch.Tensor:
@@ -38,13 +45,16 @@ def log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 @torch.no_grad()
-def log_px_iwae(vae: VAE, x: torch.Tensor, k: int, chunk: int = 100) -> torch.Tensor:
+def log_px_iwae(
+    vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) with k samples from q(z|x) (Burda et al.).
 
     Parameters
     ----------
     x : Tensor, shape ``(batch, 784)``
     k : number of importance samples per image
+    generator : random numbers for the samples (default: torch's global generator)
 
     Returns
     -------
@@ -55,7 +65,8 @@ def log_px_iwae(vae: VAE, x: torch.Tensor, k: int, chunk: int = 100) -> torch.Te
     logw = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
-        z = loc + scale * torch.randn((n, *loc.shape), device=x.device)
+        eps = torch.randn((n, *loc.shape), generator=generator).to(x.device)
+        z = loc + scale * eps
         logits = vae.decoder.logits(z)
         lw = log_bernoulli(logits, x).sum(-1) + log_normal_std(z) - log_normal(z, loc, scale)
         logw.append(lw)

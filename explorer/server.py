@@ -24,7 +24,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from explorer.preprocess import BlankDrawingError
-from explorer.service import MAX_SAMPLES, Loaded, ModelRegistry, decode_point, digit_info, encode_drawing
+from explorer.service import (
+    MAX_SAMPLES,
+    Loaded,
+    ModelRegistry,
+    decode_point,
+    digit_info,
+    encode_drawing,
+    log_px_drawing,
+    prior_samples,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,22 @@ class EncodeRequest(BaseModel):
     pixels: str = Field(max_length=MAX_BODY)
     k: int = Field(default=16, ge=1, le=MAX_SAMPLES)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class LogPxRequest(EncodeRequest):
+    """A drawing, and the number of importance samples for log p(x)."""
+
+    k: int = Field(default=1000, ge=1, le=5000)
+
+
+def _canvas(req: EncodeRequest) -> np.ndarray:
+    try:
+        raw = base64.b64decode(req.pixels, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(422, "pixels must be base64-encoded bytes") from None
+    if len(raw) != req.width * req.height:
+        raise HTTPException(422, f"pixels hold {len(raw)} bytes, expected width*height = {req.width * req.height}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(req.height, req.width)
 
 
 def _plotly_js() -> Path:
@@ -77,19 +102,25 @@ def make_router(registry: ModelRegistry, auth_check) -> APIRouter:
 
     @router.post("/models/{name}/encode")
     def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
-        m = model(name)
-        try:
-            raw = base64.b64decode(req.pixels, validate=True)
-        except (binascii.Error, ValueError):
-            raise HTTPException(422, "pixels must be base64-encoded bytes") from None
-        if len(raw) != req.width * req.height:
-            raise HTTPException(422, f"pixels hold {len(raw)} bytes, expected width*height = "
-                                     f"{req.width * req.height}")
-        canvas = np.frombuffer(raw, dtype=np.uint8).reshape(req.height, req.width)
+        m, canvas = model(name), _canvas(req)
         try:
             return encode_drawing(m, canvas, k=req.k, seed=req.seed)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+
+    @router.post("/models/{name}/logpx")
+    def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
+        m, canvas = model(name), _canvas(req)
+        try:
+            return log_px_drawing(m, canvas, k=req.k, seed=req.seed)
+        except BlankDrawingError as exc:
+            return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+
+    @router.get("/models/{name}/prior")
+    def prior(name: str, n: int = 16, seed: int = 0) -> dict[str, Any]:
+        if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31):
+            raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES} and seed in 0..2^31-1")
+        return prior_samples(model(name), n, seed)
 
     @router.get("/models/{name}/decode")
     def decode(name: str, x: float, y: float) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 
 from explorer.atlas import Atlas, atlas_path_for, load_atlas
 from explorer.checkpoint import Checkpoint, available_checkpoints, checkpoint_dir, load_checkpoint
-from explorer.elbo import kl_per_dim, log_bernoulli
+from explorer.elbo import kl_per_dim, log_bernoulli, log_px_iwae
 from explorer.preprocess import to_mnist
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Loaded:
 def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded:
     """Load a checkpoint and the atlas built for it (a mismatch is an :class:`AtlasError`)."""
     ckpt = load_checkpoint(name_or_path, device)
-    atlas = load_atlas(atlas_path_for(ckpt.path), ckpt.path)
+    atlas = load_atlas(atlas_path_for(ckpt.path), ckpt.weights_sha256)
     if atlas.z_dim != ckpt.config.z_dim:
         from explorer.atlas import AtlasError
 
@@ -82,7 +82,8 @@ class ModelRegistry:
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        names = [n for n in available_checkpoints(self.directory) if atlas_path_for(self.directory / f"{n}.safetensors").exists()]
+        names = [n for n in available_checkpoints(self.directory)
+                 if atlas_path_for(self.directory / f"{n}.safetensors").exists()]
         return sorted(set(names) | set(self._models))
 
     def get(self, name: str) -> Loaded:
@@ -110,39 +111,60 @@ def _r(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
     return np.round(a.astype(np.float64), nd).tolist()
 
 
-@torch.no_grad()
 def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) -> dict[str, Any]:
-    """Everything the draw panel shows for one drawing.
+    """Everything the draw panel and the forward-pass lens show for one drawing.
+
+    The five steps of one forward pass of the VAE, with the numbers for this drawing:
+
+    1. guide: ``loc, scale = encoder(x)``;
+    2. sample: ``z = loc + scale * eps``, eps ~ N(0, I) (what ``Normal.rsample`` does for the
+       ``"latent"`` site inside SVI), and the gradient of the reconstruction term with respect to
+       loc and scale, which flows back through z;
+    3. KL(q(z|x) || N(0, I)) in closed form, per dimension;
+    4. decode and score: Bernoulli probabilities, log p(x|z) = sum x log p + (1 - x) log(1 - p)
+       (minus the binary cross-entropy) per sample and where its nats go per pixel;
+    5. ELBO = mean reconstruction - KL (Pyro's loss is -ELBO).
 
     Parameters
     ----------
     canvas : array ``(H, W)``, ink in 0..255 (uint8) or [0, 1]
     k : samples z ~ q(z|x) to draw (1..64)
-    seed : seeds the samples (the same seed gives the same samples)
+    seed : seeds eps (the same seed gives the same samples)
 
     Returns
     -------
-    dict with ``input`` (784 uint8, base64), ``loc``/``scale`` ``(z_dim,)``, ``samples_img``
-    (k x 784 uint8, base64), ``samples_xy`` ``(k, 2)``, ``mean_img``, ``mean_xy``, and the ELBO terms
-    in nats: ``recon`` (mean over samples of log p(x|z) = -BCE), ``recon_se``, ``kl``, ``kl_dims``, ``elbo``.
+    dict with ``input`` (784 uint8, base64), ``loc``/``scale``/``kl_dims``/``grad_loc``/``grad_scale``
+    ``(z_dim,)``, ``eps``/``z`` ``(k, z_dim)``, ``samples_img`` (k x 784 uint8, base64),
+    ``samples_xy`` ``(k, 2)``, ``mean_img``, ``mean_xy``, ``pixel_nats`` (784 floats: mean over samples
+    of -log p(x_i|z)), and the terms in nats: ``recon``, ``recon_se``, ``recon_samples``, ``kl``, ``elbo``.
     """
     if not 1 <= k <= MAX_SAMPLES:
         raise ValueError(f"k must be between 1 and {MAX_SAMPLES}, got {k}")
     x28 = to_mnist(canvas)
     vae = m.ckpt.vae
     x = torch.from_numpy(x28.reshape(1, 784)).to(vae.device)
-    loc, scale = vae.encoder(x)
+    with torch.no_grad():
+        loc, scale = vae.encoder(x)
     gen = torch.Generator().manual_seed(int(seed))
     eps = torch.randn((k, loc.shape[1]), generator=gen).to(vae.device)
-    z = loc + scale * eps  # the reparameterized sample Pyro draws for "latent" (Normal.rsample)
-    logits = vae.decoder.logits(torch.cat([loc, z]))
-    probs = torch.sigmoid(logits)
-    recon = log_bernoulli(logits[1:], x).sum(-1)  # (k,) log p(x|z_i)
-    kl_dims = kl_per_dim(loc, scale)[0]
-    kl = kl_dims.sum()
-    recon_mean = recon.mean()
-    recon_se = recon.std() / k**0.5 if k > 1 else torch.tensor(float("nan"))
-    xy = m.atlas.forward(torch.cat([loc, z]).cpu().numpy())
+    # Step 2 with autograd on: gradients reach loc and scale through z (the reparameterization trick).
+    loc_g, scale_g = loc.detach().requires_grad_(True), scale.detach().requires_grad_(True)
+    z = loc_g + scale_g * eps
+    logits = vae.decoder.logits(z)
+    per_pixel = log_bernoulli(logits, x)  # (k, 784) log p(x_i | z)
+    recon = per_pixel.sum(-1)  # (k,) log p(x|z_s)
+    grad_loc, grad_scale = torch.autograd.grad(recon.mean(), (loc_g, scale_g))
+    with torch.no_grad():
+        z = z.detach()
+        recon = recon.detach()
+        probs = torch.sigmoid(logits.detach())
+        mean_probs = vae.decoder(loc)
+        kl_dims = kl_per_dim(loc, scale)[0]
+        kl = kl_dims.sum()
+        recon_mean = recon.mean()
+        recon_se = recon.std() / k**0.5 if k > 1 else torch.tensor(float("nan"))
+        xy = m.atlas.forward(torch.cat([loc, z]).cpu().numpy())
+        pixel_nats = -per_pixel.detach().mean(0)
     return {
         "model": m.name,
         "seed": int(seed),
@@ -150,19 +172,46 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) ->
         "input": b64(to_u8(x28.reshape(784))),
         "loc": _r(loc[0]),
         "scale": _r(scale[0]),
-        "eps": _r(eps),
-        "z": _r(z),
-        "mean_img": b64(to_u8(probs[0])),
-        "samples_img": b64(to_u8(probs[1:])),
+        "eps": _r(eps, 6),
+        "z": _r(z, 6),
+        "grad_loc": _r(grad_loc[0]),
+        "grad_scale": _r(grad_scale[0]),
+        "mean_img": b64(to_u8(mean_probs[0])),
+        "samples_img": b64(to_u8(probs)),
         "mean_xy": _r(xy[0]),
         "samples_xy": _r(xy[1:]),
         "recon": float(recon_mean),
         "recon_se": float(recon_se),
-        "recon_samples": _r(recon, 3),
+        "recon_samples": _r(recon, 4),
+        "pixel_nats": _r(pixel_nats, 3),
         "kl": float(kl),
         "kl_dims": _r(kl_dims),
         "elbo": float(recon_mean - kl),
+        "active_dims": int((m.atlas.kl_mean > 0.01).sum()),
     }
+
+
+@torch.no_grad()
+def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Importance-weighted estimate of log p(x) for a drawing (k samples from q(z|x)), nats."""
+    if not 1 <= k <= 5000:
+        raise ValueError(f"k must be between 1 and 5000, got {k}")
+    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(m.ckpt.vae.device)
+    gen = torch.Generator().manual_seed(int(seed))
+    return {"model": m.name, "k": k, "seed": int(seed),
+            "log_px": float(log_px_iwae(m.ckpt.vae, x, k, generator=gen)[0])}
+
+
+@torch.no_grad()
+def prior_samples(m: Loaded, n: int = 16, seed: int = 0) -> dict[str, Any]:
+    """n draws z ~ N(0, I) from the prior, their map positions and decoded images."""
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be between 1 and {MAX_SAMPLES}, got {n}")
+    gen = torch.Generator().manual_seed(int(seed))
+    z = torch.randn((n, m.ckpt.config.z_dim), generator=gen)
+    probs = m.ckpt.vae.decode(z)
+    return {"model": m.name, "seed": int(seed), "n": n, "z": _r(z), "xy": _r(m.atlas.forward(z.numpy())),
+            "images": b64(to_u8(probs))}
 
 
 @torch.no_grad()

@@ -37,7 +37,8 @@ def make_elbo(kind: str, jit: bool = False, num_particles: int = 1) -> Trace_ELB
         cls = JitTraceMeanField_ELBO if jit else TraceMeanField_ELBO
     else:
         raise ValueError(f"unknown ELBO {kind!r}")
-    kwargs: dict[str, Any] = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
+    kwargs: dict[str, Any] = {"num_particles": num_particles, "vectorize_particles": num_particles > 1,
+                              "max_plate_nesting": 1}
     if jit:
         kwargs["ignore_jit_warnings"] = True
     return cls(**kwargs)

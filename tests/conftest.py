@@ -57,3 +57,101 @@ def digits() -> torch.Tensor:
     x = torch.rand(8, 784, generator=g)
     x[x < 0.6] = 0.0
     return x
+
+
+# ---------- the real app in a subprocess, and headless Chromium (Debian's) ----------
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = ROOT / "artifacts" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppProcess:
+    """``python -m explorer`` on a free loopback port; stopped at teardown."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        cmd = [sys.executable, "-m", "explorer", "--no-browser", "--port", str(self.port), *args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **(env or {})})
+        self.output: list[str] = []
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError("app exited early:\n" + "".join(self.output))
+            self.output.append(line)
+            if "ready at" in line:
+                return
+        self.stop()
+        raise RuntimeError("app did not start in 120 s:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    app = AppProcess()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    pw_sync = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium): browser test skipped")
+    with pw_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_server, request):
+    """A fresh browser context (its own session) on the app, ready; screenshot saved at the end."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(app_server.url)
+    pg.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+    pg.js_errors = errors
+    yield pg
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def draw_stroke(pg, points, selector="[data-vx=pad]"):
+    """Draw a polyline on the pad; points in canvas pixels (0..280)."""
+    box = pg.locator(selector).bounding_box()
+    sx, sy = box["width"] / 280, box["height"] / 280
+    x0, y0 = points[0]
+    pg.mouse.move(box["x"] + x0 * sx, box["y"] + y0 * sy)
+    pg.mouse.down()
+    for x, y in points[1:]:
+        pg.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=3)
+    pg.mouse.up()
+
+
+SEVEN = [(70, 60), (210, 60), (180, 130), (150, 200), (125, 250)]
+ONE = [(140, 40), (140, 250)]

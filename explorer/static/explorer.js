@@ -22,6 +22,7 @@
       <option>4</option><option>8</option><option selected>16</option><option>32</option><option>64</option></select></label>
     <button data-vx="resample" type="button" title="draw new samples z ~ q(z|x)">Resample</button>
     <button data-vx="clear" type="button" title="empty the canvas">Clear</button>
+    <label title="overlay samples z ~ N(0, I) on the map"><input type="checkbox" data-vx="prior"> Prior samples</label>
     <span class="vx-status" data-vx="status" role="status"></span>
   </div>
   <div class="vx-main">
@@ -55,18 +56,40 @@
     </section>
   </div>
   <div class="vx-panels">
-    <div class="vx-card vx-wide">
-      <h3>q(z|x) of your drawing: guide mean ± scale per latent dimension</h3>
-      <div data-vx="post" class="vx-post"><p class="vx-empty">Draw a digit to see q(z|x).</p></div>
-    </div>
-    <div class="vx-card">
-      <h3>ELBO of your drawing (nats)</h3>
-      <div data-vx="elbo"><p class="vx-empty">Draw a digit.</p></div>
+    <div class="vx-card vx-wide vx-lens">
+      <h3>One forward pass of the VAE, step by step, for your drawing <span class="vx-note">(all numbers in nats, as Pyro computes them)</span></h3>
+      <div class="vx-steps">
+        <div class="vx-step vx-step1">
+          <div class="vx-stephead"><b>1 · Guide</b> <code>loc, scale = self.encoder(x)</code></div>
+          <div data-vx="post" class="vx-post"><p class="vx-empty">Draw a digit to see q(z|x).</p></div>
+        </div>
+        <div class="vx-step">
+          <div class="vx-stephead"><b>2 · Sample</b> <code>pyro.sample("latent", dist.Normal(loc, scale).to_event(1))</code></div>
+          <div data-vx="step2"><p class="vx-empty">z = loc + scale · ε appears here.</p></div>
+        </div>
+        <div class="vx-step">
+          <div class="vx-stephead"><b>3 · KL to the prior</b> <code>pyro.sample("latent", dist.Normal(0., 1.).to_event(1))</code></div>
+          <div data-vx="step3"><p class="vx-empty">KL per dimension appears here.</p></div>
+        </div>
+        <div class="vx-step">
+          <div class="vx-stephead"><b>4 · Decode and score</b> <code>pyro.sample("obs", dist.Bernoulli(self.decoder(z)).to_event(1), obs=x)</code></div>
+          <div data-vx="step4"><p class="vx-empty">The decoder's probabilities and the reconstruction term appear here.</p></div>
+        </div>
+        <div class="vx-step">
+          <div class="vx-stephead"><b>5 · ELBO</b> <code>loss = Trace_ELBO().loss(model, guide, x)  # = −ELBO</code></div>
+          <div data-vx="elbo"><p class="vx-empty">Draw a digit.</p></div>
+        </div>
+      </div>
     </div>
     <div class="vx-card">
       <h3>Samples z ~ q(z|x), decoded</h3>
       <div class="vx-grid" data-vx="samples"></div>
       <div class="vx-repro" data-vx="repro"></div>
+    </div>
+    <div class="vx-card">
+      <h3>Samples from the prior N(0, I), decoded</h3>
+      <div class="vx-grid" data-vx="priorimgs"></div>
+      <div class="vx-caption" data-vx="priortxt">Tick “Prior samples” above: they land on the map too, some in the holes between clusters.</div>
     </div>
     <div class="vx-card">
       <h3>Test digit under the pointer</h3>
@@ -207,7 +230,7 @@
     const S = {
       models: {}, model: null, name: null, handle: null, seed: 1, drawn: false, seq: 0, inflight: null,
       dragImage: new Uint8Array(784), dragZ: null, lastEncode: null, digitCache: new Map(),
-      stats: { drag: [], draw: [], mapDrawn: null },
+      stats: { drag: [], draw: [], mapDrawn: null, lens: { logpx: [] } }, lastLogPx: null, lastPrior: null, lastBody: null,
     };
     window.vx = S;  // read by the tests and the benchmark script
     const mapDiv = $("map"), handle = $("handle"), pad = $("pad"), pctx = pad.getContext("2d", { willReadFrequently: true });
@@ -227,9 +250,11 @@
         marker: { size: 9, color: "rgba(0,0,0,0)", line: { color: "#111", width: 2 } } });
       traces.push({ type: "scattergl", mode: "markers", name: "guide mean", x: [], y: [], hoverinfo: "skip",
         marker: { size: 18, symbol: "star", color: "#ffd400", line: { color: "#111", width: 1.5 } } });
+      traces.push({ type: "scattergl", mode: "markers", name: "prior z~N(0,I)", x: [], y: [], hoverinfo: "skip",
+        marker: { size: 11, symbol: "diamond", color: "#000", line: { color: "#fff", width: 1 } } });
       return traces;
     }
-    const CLOUD = 10, MEAN = 11;
+    const CLOUD = 10, MEAN = 11, PRIOR = 12;
     function layout(m) {
       const latent = m.header.map === "latent";
       return {
@@ -327,6 +352,7 @@
       status(`${name} ready`);
       root.dataset.ready = name;
       if (S.drawn) encodeNow(performance.now(), true);
+      if ($("prior").checked) togglePrior();
     }
 
     // ----- drawing pad -----
@@ -365,6 +391,7 @@
       S.inflight = ctl; lastSent = t0;
       const body = JSON.stringify({ width: pad.width, height: pad.height, pixels: bytesB64(padInk()),
         k: Number($("k").value), seed: S.seed });
+      S.lastBody = body;
       try {
         const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/encode`, { method: "POST", body,
           headers: { "Content-Type": "application/json" }, signal: ctl.signal });
@@ -373,7 +400,10 @@
         if (!r.ok) { status(typeof res.detail === "string" ? res.detail : "the drawing could not be encoded", "error"); return; }
         if (res.blank) { status(res.message, "warn"); return; }
         render(res);
-        if (final) requestAnimationFrame(() => S.stats.draw.push(performance.now() - t0));
+        if (final) {
+          requestAnimationFrame(() => S.stats.draw.push(performance.now() - t0));
+          fetchLogPx(JSON.parse(body), seq, t0);  // may arrive later; the panel says "computing…"
+        }
         status("");
       } catch (err) {
         if (err.name !== "AbortError") status("the server did not answer; your drawing is kept — try again", "error");
@@ -387,6 +417,9 @@
       paintGrey($("input"), b64bytes(res.input));
       paintGrey($("meanimg"), b64bytes(res.mean_img));
       renderPosterior(res);
+      renderStep2(res);
+      renderStep3(res);
+      renderStep4(res);
       renderElbo(res);
       const imgs = b64bytes(res.samples_img), grid = $("samples");
       while (grid.children.length > res.k) grid.lastChild.remove();
@@ -408,7 +441,7 @@
       for (let i = 0; i < n; i++) {
         const cx = pl + (i + 0.5) * bw, l = res.loc[i], sc = res.scale[i];
         s += `<g><title>z${i + 1}: loc ${fmt(l, 3)}, scale ${fmt(sc, 3)}, KL ${fmt(res.kl_dims[i], 3)} nats</title>` +
-          `<rect x="${cx - Math.max(1.5, bw * 0.3)}" y="${y(l + sc)}" width="${Math.max(3, bw * 0.6)}" height="${Math.max(1, y(l - sc) - y(l + sc))}" class="vx-bar"/>` +
+          `<rect x="${cx - Math.min(20, Math.max(1.5, bw * 0.3))}" y="${y(l + sc)}" width="${Math.min(40, Math.max(3, bw * 0.6))}" height="${Math.max(1, y(l - sc) - y(l + sc))}" class="vx-bar"/>` +
           `<circle cx="${cx}" cy="${y(l)}" r="${Math.min(5, Math.max(2.5, bw * 0.25))}" class="vx-dot"/></g>`;
         if (n <= 20 || i % 5 === 4) s += `<text x="${cx}" y="${H - 5}" class="vx-tick" text-anchor="middle">${i + 1}</text>`;
       }
@@ -416,14 +449,108 @@
       $("post").innerHTML = s;
     }
 
+    function barsSvg(values, opts) {
+      const n = values.length, W = opts.width || 420, H = opts.height || 150, pl = 40, pb = 20;
+      const vmax = Math.max(1e-9, ...values.map(Math.abs)), lo = opts.signed ? -vmax : 0;
+      const y = (v) => 6 + (H - pb - 6) * (1 - (v - lo) / (vmax - lo)), bw = (W - pl) / n;
+      let s = `<svg viewBox="0 0 ${W} ${H}" class="vx-svg" role="img" aria-label="${opts.label}">`;
+      s += `<line x1="${pl}" x2="${W}" y1="${y(0)}" y2="${y(0)}" class="vx-zero"/>`;
+      s += `<text x="${pl - 5}" y="${y(vmax) + 5}" class="vx-tick" text-anchor="end">${fmt(vmax, vmax < 10 ? 2 : 0)}</text>`;
+      s += `<text x="${pl - 5}" y="${y(0) + 4}" class="vx-tick" text-anchor="end">0</text>`;
+      for (let i = 0; i < n; i++) {
+        const v = values[i], w = Math.min(40, Math.max(1, bw * 0.7)), x = pl + (i + 0.5) * bw - w / 2;
+        const top = Math.min(y(v), y(0));
+        s += `<rect x="${x}" y="${top}" width="${w}" height="${Math.max(0.5, Math.abs(y(v) - y(0)))}" class="${opts.cls || "vx-kl"}"><title>z${i + 1}: ${fmt(v, 3)} ${opts.unit || ""}</title></rect>`;
+        if (n <= 20 || i % 10 === 9) s += `<text x="${x + w / 2}" y="${H - 5}" class="vx-tick" text-anchor="middle">${i + 1}</text>`;
+      }
+      return s + "</svg>";
+    }
+
+    function renderStep2(res) {
+      const zd = res.loc.length, order = [...Array(zd).keys()].sort((a, b) => res.kl_dims[b] - res.kl_dims[a]).slice(0, Math.min(zd, 4));
+      const norm = (v) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+      let rows = order.map((d) => `<tr><td>z${d + 1}</td><td>${fmt(res.loc[d])}</td><td>${fmt(res.scale[d])}</td><td>${fmt(res.eps[0][d])}</td><td><b>${fmt(res.z[0][d])}</b></td></tr>`).join("");
+      $("step2").innerHTML = `<p class="vx-explain">Inside SVI, Pyro draws the guide's <code>"latent"</code> with <code>Normal.rsample</code>:
+        <b>z = loc + scale · ε</b>, ε ~ N(0, I) — the reparameterization trick. Sample 1, the ${order.length} most used dimensions:</p>
+        <table class="vx-table vx-small-table"><tr><th></th><th>loc</th><th>scale</th><th>ε</th><th>z</th></tr>${rows}</table>
+        <p class="vx-explain">z is a differentiable function of loc and scale, so the gradient of the reconstruction term reaches the encoder:
+        ‖∂/∂loc‖ = <b data-vx-num="gradloc">${fmt(norm(res.grad_loc))}</b>, ‖∂/∂scale‖ = <b data-vx-num="gradscale">${fmt(norm(res.grad_scale))}</b>.</p>`;
+    }
+
+    function renderStep3(res) {
+      const zd = res.kl_dims.length;
+      $("step3").innerHTML = barsSvg(res.kl_dims, { label: "KL per dimension", unit: "nats", height: 140 }) +
+        `<p class="vx-explain">KL(q(z|x) ‖ N(0, I)) = Σ<sub>d</sub> ½(loc² + scale² − 1) − log scale, in closed form:
+        total <b data-vx-num="kl2">${fmt(res.kl)}</b> nats over ${zd} dimensions.
+        On the test set, <b data-vx-num="active">${res.active_dims}</b> of ${zd} dimensions are active (average KL &gt; 0.01 nats); the others stay at the prior.</p>`;
+    }
+
+    function renderStep4(res) {
+      const imgs = b64bytes(res.samples_img);
+      $("step4").innerHTML = `<div class="vx-row">
+          <figure><canvas class="vx-px vx-mid" data-vx="probs1" width="28" height="28"></canvas><figcaption>p = decoder(z₁)</figcaption></figure>
+          <figure><canvas class="vx-px vx-mid" data-vx="heat" width="28" height="28"></canvas><figcaption>where the nats go</figcaption></figure>
+        </div>
+        <p class="vx-explain">Scoring <code>obs</code> against a Bernoulli gives the reconstruction term
+        log p(x|z) = Σ<sub>pixels</sub> [x log p + (1 − x) log(1 − p)] — <b>minus the binary cross-entropy</b>.
+        Sample 1: <b>${fmt(res.recon_samples[0])}</b>; mean over K = ${res.k}:
+        <b data-vx-num="recon2">${fmt(res.recon)}</b> ± ${fmt(res.recon_se)} (standard error). Red: pixels costing most nats (max ${fmt(Math.max(...res.pixel_nats))}).</p>`;
+      paintGrey(root.querySelector("[data-vx=probs1]"), imgs, 0);
+      const heat = root.querySelector("[data-vx=heat]"), ctx = heat.getContext("2d"), im = ctx.createImageData(28, 28);
+      const mx = Math.max(1e-6, ...res.pixel_nats);
+      for (let i = 0; i < 784; i++) {
+        const t = Math.min(1, res.pixel_nats[i] / mx);
+        im.data[4 * i] = 255; im.data[4 * i + 1] = Math.round(255 * (1 - t)); im.data[4 * i + 2] = Math.round(255 * (1 - t)); im.data[4 * i + 3] = 255;
+      }
+      ctx.putImageData(im, 0, 0);
+    }
+
     function renderElbo(res) {
       $("elbo").innerHTML = `<table class="vx-table">
-        <tr><td>reconstruction E<sub>q</sub>[log p(x|z)]<br><span class="vx-note">Bernoulli log-likelihood = −BCE, mean of K=${res.k}</span></td>
+        <tr><td>reconstruction E<sub>q</sub>[log p(x|z)]<br><span class="vx-note">−BCE, mean of K = ${res.k} ± s.e.</span></td>
             <td class="vx-num" data-vx-num="recon">${fmt(res.recon)} <span class="vx-pm">± ${fmt(res.recon_se)}</span></td></tr>
-        <tr><td>KL(q(z|x) ‖ N(0, I))<br><span class="vx-note">closed form</span></td><td class="vx-num" data-vx-num="kl">${fmt(res.kl)}</td></tr>
+        <tr><td>− KL(q(z|x) ‖ N(0, I))<br><span class="vx-note">closed form</span></td><td class="vx-num" data-vx-num="kl">−${fmt(res.kl)}</td></tr>
         <tr class="vx-total"><td>ELBO = reconstruction − KL</td><td class="vx-num" data-vx-num="elbo">${fmt(res.elbo)}</td></tr>
-        <tr><td>Pyro's loss (Trace_ELBO) = −ELBO</td><td class="vx-num" data-vx-num="loss">${fmt(-res.elbo)}</td></tr>
+        <tr><td>Pyro's loss = −ELBO<br><span class="vx-note">what <code>svi.step</code> minimizes</span></td><td class="vx-num" data-vx-num="loss">${fmt(-res.elbo)}</td></tr>
+        <tr><td>log p(x), importance-weighted<br><span class="vx-note">k = 1,000 samples from q(z|x)</span></td><td class="vx-num" data-vx-num="logpx" data-state="computing">computing…</td></tr>
+        <tr><td>gap log p(x) − ELBO<br><span class="vx-note">≥ 0: what the ELBO leaves out</span></td><td class="vx-num" data-vx-num="gap">…</td></tr>
       </table>`;
+    }
+
+    async function fetchLogPx(body, seq, t0) {
+      try {
+        const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/logpx`, { method: "POST",
+          body: JSON.stringify({ ...body, k: 1000 }), headers: { "Content-Type": "application/json" } });
+        const res = await r.json();
+        if (seq !== S.seq || !r.ok || res.blank || !S.lastEncode) return;
+        const cell = root.querySelector("[data-vx-num=logpx]");
+        if (!cell) return;
+        cell.textContent = fmt(res.log_px); cell.dataset.state = "done";
+        root.querySelector("[data-vx-num=gap]").textContent = fmt(res.log_px - S.lastEncode.elbo);
+        S.lastLogPx = res;
+        S.stats.lens.logpx.push(performance.now() - t0);
+      } catch (err) { /* the main panel stays; the cell keeps saying computing */ }
+    }
+
+    async function togglePrior() {
+      const on = $("prior").checked;
+      if (!on) {
+        Plotly.restyle(mapDiv, { x: [[]], y: [[]] }, [PRIOR]);
+        $("priorimgs").innerHTML = "";
+        return;
+      }
+      const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/prior?n=16&seed=${S.seed}`);
+      if (!r.ok) { status("prior samples could not be drawn", "error"); return; }
+      const res = await r.json();
+      Plotly.restyle(mapDiv, { x: [res.xy.map((p) => p[0])], y: [res.xy.map((p) => p[1])] }, [PRIOR]);
+      const grid = $("priorimgs"), imgs = b64bytes(res.images);
+      grid.innerHTML = "";
+      for (let i = 0; i < res.n; i++) {
+        const c = document.createElement("canvas"); c.width = 28; c.height = 28; c.className = "vx-px vx-small";
+        grid.appendChild(c); paintGrey(c, imgs, 784 * i);
+      }
+      $("priortxt").textContent = `16 draws z ~ N(0, I) (seed ${res.seed}), decoded; diamonds on the map. Where the prior puts mass but no digit lives, the decoder makes blends.`;
+      S.lastPrior = res;
     }
 
     // ----- toolbar -----
@@ -433,11 +560,14 @@
       $("samples").innerHTML = ""; $("repro").textContent = "";
       $("post").innerHTML = '<p class="vx-empty">Draw a digit to see q(z|x).</p>';
       $("elbo").innerHTML = '<p class="vx-empty">Draw a digit.</p>';
+      for (const st of ["step2", "step3", "step4"]) $(st).innerHTML = '<p class="vx-empty">Draw a digit.</p>';
+      S.lastLogPx = null;
       Plotly.restyle(mapDiv, { x: [[], []], y: [[], []] }, [CLOUD, MEAN]);
       status("");
     });
-    $("resample").addEventListener("click", (e) => { S.seed += 1; encodeNow(e.timeStamp, true); });
+    $("resample").addEventListener("click", (e) => { S.seed += 1; encodeNow(e.timeStamp, true); if ($("prior").checked) togglePrior(); });
     $("k").addEventListener("change", (e) => encodeNow(e.timeStamp, true));
+    $("prior").addEventListener("change", togglePrior);
     $("model").addEventListener("change", async (e) => {
       await loadModel(e.target.value);
       props.value = e.target.value;  // tells the Gradio side (the model card) which model is shown

@@ -1,0 +1,112 @@
+"""Latency of the app in headless Chromium (Debian's), printed as p50 / p95. Nothing is asserted.
+
+    python benchmarks/bench_app.py [--checkpoint mnist-z16] [--drags 200] [--strokes 60]
+
+Measures, on this machine:
+* ``python -m explorer`` -> server ready, and -> page ready (map drawn) in a fresh browser;
+* page load (navigation start) -> map drawn;
+* drag -> decoded image shown: from the pointer event's timestamp to the next animation frame
+  after the page painted the decoder's image (the page records it in ``window.vx.stats.drag``);
+* end of a stroke -> posterior panel and map cloud shown (``window.vx.stats.draw``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def line(name, values, unit="ms", target=""):
+    print(f"{name:44s} n={len(values):4d}  p50 {pct(values, .5):8.1f} {unit}  p95 {pct(values, .95):8.1f} {unit}"
+          f"  {target}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default="mnist-z16")
+    ap.add_argument("--drags", type=int, default=200, help="pointer moves while dragging the ring")
+    ap.add_argument("--strokes", type=int, default=60, help="strokes drawn on the pad")
+    ap.add_argument("--k", type=int, default=16, help="samples per stroke")
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    t_start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "--no-browser", "--port", str(port),
+                             "--checkpoint", args.checkpoint], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        for out in proc.stdout:
+            if "ready at" in out:
+                break
+        t_server = time.perf_counter() - t_start
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.goto(url)
+            page.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+            t_page = time.perf_counter() - t_start
+            print(f"python -m explorer -> server ready: {t_server:.2f} s; -> page ready in a new browser: "
+                  f"{t_page:.2f} s   (target <= 5 s)")
+            loads = []
+            for _ in range(5):
+                page.reload()
+                page.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+                loads.append(page.evaluate("performance.now()"))
+            line("page load -> map drawn (5 reloads)", loads, target="(target <= 1500 ms)")
+
+            h = page.locator("[data-vx=handle]").bounding_box()
+            cx, cy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
+            page.mouse.move(cx, cy)
+            page.mouse.down()
+            for i in range(args.drags):
+                dx = 180 * ((i % 100) / 100 - 0.5)
+                page.mouse.move(cx + dx, cy + 0.6 * dx)
+                page.wait_for_timeout(8)
+            page.mouse.up()
+            page.wait_for_timeout(100)
+            line("drag -> decoded image shown", page.evaluate("vx.stats.drag"), target="(target p50 <= 16, p95 <= 33)")
+
+            page.select_option("[data-vx=k]", str(args.k))
+            box = page.locator("[data-vx=pad]").bounding_box()
+            for s in range(args.strokes):
+                x = box["x"] + 60 + (s * 23) % 160
+                page.mouse.move(x, box["y"] + 40)
+                page.mouse.down()
+                for j in range(1, 6):
+                    page.mouse.move(x + 5 * j, box["y"] + 40 + 40 * j)
+                page.mouse.up()
+                page.wait_for_function(f"vx.stats.draw.length >= {s + 1}", timeout=10_000)
+                page.wait_for_timeout(120)  # a person lifts the pen between strokes
+                if s % 8 == 7:
+                    page.click("[data-vx=clear]")
+            line(f"end of stroke -> panel + cloud shown (K={args.k})", page.evaluate("vx.stats.draw"),
+                 target="(target p95 <= 100 ms)")
+            extra = page.evaluate("vx.stats.lens || null")
+            if extra:
+                for name, values in extra.items():
+                    if values:
+                        line(name, values)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()

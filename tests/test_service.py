@@ -1,0 +1,91 @@
+"""The computations behind the app's routes, on the shipped main model."""
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.elbo import kl_per_dim, log_bernoulli
+from explorer.preprocess import BlankDrawingError, to_mnist
+from explorer.service import b64, decode_point, digit_info, encode_drawing, load_model, make_bundle
+
+
+@pytest.fixture(scope="module")
+def z16():
+    return load_model("mnist-z16")
+
+
+def _seven():
+    a = np.zeros((280, 280), dtype=np.uint8)
+    a[50:70, 60:220] = 255  # top bar
+    for i in range(170):
+        r, c = 60 + i, 215 - int(i * 0.55)
+        a[r : r + 18, c - 9 : c + 9] = 255
+    return a
+
+
+def test_encode_numbers_hold_together(z16):
+    res = encode_drawing(z16, _seven(), k=32, seed=5)
+    zd = z16.ckpt.config.z_dim
+    assert len(res["loc"]) == zd and len(res["scale"]) == zd and all(s > 0 for s in res["scale"])
+    assert len(res["samples_xy"]) == 32 and len(res["mean_xy"]) == 2
+    assert sum(res["kl_dims"]) == pytest.approx(res["kl"], abs=1e-3)
+    assert res["elbo"] == pytest.approx(res["recon"] - res["kl"], abs=1e-4)
+    assert np.mean(res["recon_samples"]) == pytest.approx(res["recon"], abs=1e-2)
+    # z = loc + scale * eps: the reparameterized sample.
+    z, eps = np.array(res["z"]), np.array(res["eps"])
+    np.testing.assert_allclose(z, np.array(res["loc"]) + np.array(res["scale"]) * eps, atol=1e-3)
+    # Recompute independently from the 28x28 input.
+    x = torch.from_numpy(to_mnist(_seven()).reshape(1, 784))
+    loc, scale = z16.ckpt.vae.encode(x)
+    assert kl_per_dim(loc, scale).sum().item() == pytest.approx(res["kl"], rel=1e-4)
+    lp = log_bernoulli(z16.ckpt.vae.decoder.logits(torch.tensor(res["z"], dtype=torch.float32)), x).sum(-1)
+    assert lp.mean().item() == pytest.approx(res["recon"], abs=0.05)
+    assert res["input"] == b64(np.round(to_mnist(_seven()).reshape(784) * 255).astype(np.uint8))
+
+
+def test_same_seed_same_samples_other_seed_other(z16):
+    a, b, c = (encode_drawing(z16, _seven(), k=8, seed=s) for s in (1, 1, 2))
+    assert a["samples_img"] == b["samples_img"] and a["samples_img"] != c["samples_img"]
+    assert a["loc"] == c["loc"]
+
+
+def test_cloud_sits_near_the_mean_on_the_map(z16):
+    res = encode_drawing(z16, _seven(), k=16, seed=0)
+    spread = np.linalg.norm(np.array(res["samples_xy"]) - np.array(res["mean_xy"]), axis=1)
+    assert np.median(spread) < 0.25 * z16.atlas.extent
+
+
+def test_blank_and_bad_inputs(z16):
+    with pytest.raises(BlankDrawingError):
+        encode_drawing(z16, np.zeros((280, 280), np.uint8))
+    with pytest.raises(ValueError):
+        encode_drawing(z16, _seven(), k=0)
+    with pytest.raises(ValueError):
+        decode_point(z16, float("nan"), 0.0)
+    with pytest.raises(IndexError):
+        digit_info(z16, 10_000)
+
+
+def test_decode_point_at_a_digit_is_its_mean_decoded(z16):
+    i = 123
+    res = decode_point(z16, *map(float, z16.atlas.xy[i]))
+    np.testing.assert_allclose(res["z"], z16.atlas.loc[i], atol=1e-4)
+    ref = z16.ckpt.vae.decode(torch.from_numpy(z16.atlas.loc[i][None]))[0].numpy()
+    np.testing.assert_allclose(res["probs"], ref, atol=1e-5)
+    d = digit_info(z16, i)
+    assert d["label"] == int(z16.atlas.labels[i])
+
+
+def test_bundle_layout(z16):
+    import json
+    import struct
+
+    blob = make_bundle(z16)
+    (hlen,) = struct.unpack("<I", blob[:4])
+    header = json.loads(blob[4 : 4 + hlen])
+    names = [e["name"] for e in header["arrays"]]
+    assert names[:5] == ["xy", "labels", "loc", "triangles", "neighbors"]
+    assert header["layers"] == len(z16.ckpt.config.hidden) + 1
+    e = next(e for e in header["arrays"] if e["name"] == "W0")
+    w0 = np.frombuffer(blob, np.float32, count=int(np.prod(e["shape"])), offset=4 + hlen + e["offset"])
+    np.testing.assert_array_equal(w0.reshape(e["shape"]), z16.ckpt.vae.decoder.net[0].weight.detach().numpy())
