@@ -1,0 +1,48 @@
+"""The shipped checkpoints: load without pickle, carry their record, and reach their test ELBO."""
+
+import pyro
+import pytest
+from pyro.infer import SVI
+
+from explorer.checkpoint import available_checkpoints, load_checkpoint
+from explorer.service import load_model
+from explorer.train import evaluate_loss, make_elbo
+from explorer.utils import set_seed
+
+PYRO_EXAMPLE_ELBO = -101.57  # Pyro's examples/vae/vae.py, 100 epochs, measured on this machine kind
+SHIPPED = ["mnist-z16", "mnist-z2", "mnist-z50"]
+
+
+def test_all_three_are_shipped():
+    assert set(SHIPPED) <= set(available_checkpoints())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_loads_with_atlas_and_record(name):
+    m = load_model(name)
+    rec = m.ckpt.record
+    for key in ("test_elbo", "epochs", "data_sha256", "versions", "train_config", "history"):
+        assert key in rec, key
+    assert len(rec["data_sha256"]["test"]) == 64 and rec["versions"]["pyro"]
+    assert m.atlas.loc.shape == (10_000, m.ckpt.config.z_dim)
+    assert m.atlas.is_latent_map == (m.ckpt.config.z_dim == 2)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_reaches_recorded_test_elbo(name, mnist_test):
+    ckpt = load_checkpoint(name)
+    assert ckpt.record["data_sha256"]["test"] == mnist_test.sha256, "test data differs from training time"
+    set_seed(0)
+    svi = SVI(ckpt.vae.model, ckpt.vae.guide, pyro.optim.Adam({"lr": 0.0}), loss=make_elbo("trace"))
+    elbo = -evaluate_loss(svi, mnist_test.images)
+    # one-particle protocol: Monte Carlo noise of the mean over 10,000 digits is ~0.05 nats
+    assert elbo == pytest.approx(ckpt.record["test_elbo"], abs=0.3)
+
+
+def test_quality_bars():
+    z50 = load_checkpoint("mnist-z50").record
+    z16 = load_checkpoint("mnist-z16").record
+    assert z50["epochs"] == 100 and z50["train_config"]["batch_size"] == 256 and z50["train_config"]["lr"] == 1e-3
+    assert abs(z50["test_elbo"] - PYRO_EXAMPLE_ELBO) <= 1.0  # parity with Pyro's tutorial
+    assert z16["test_elbo"] > PYRO_EXAMPLE_ELBO  # better, with 16 latent dimensions instead of 50
+    assert load_checkpoint("mnist-z50").config.hidden == (400,)
