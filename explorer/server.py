@@ -39,7 +39,48 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_CANVAS = 1024  # largest drawing side accepted, pixels
-MAX_BODY = 2 * MAX_CANVAS * MAX_CANVAS  # bytes; base64 of the largest canvas fits
+MAX_BODY = 2 * MAX_CANVAS * MAX_CANVAS  # characters of base64: the largest canvas fits
+MAX_REQUEST_BYTES = MAX_BODY + 64 * 1024  # any larger body to our routes is refused with 413
+
+
+class BodyLimit:
+    """ASGI middleware: our ``/api`` routes refuse bodies over ``limit`` bytes (413), streamed or not."""
+
+    def __init__(self, app, limit: int = MAX_REQUEST_BYTES, prefix: str = "/api/"):
+        self.app, self.limit, self.prefix = app, limit, prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await _too_large(send, self.limit)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send, limit: int) -> None:
+    body = f'{{"detail": "request body over {limit} bytes"}}'.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class EncodeRequest(BaseModel):
@@ -199,6 +240,7 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None) 
     from explorer import __version__
 
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit)
     gradio_app: dict[str, Any] = {}
 
     async def auth_check(request: Request) -> None:

@@ -4,6 +4,7 @@ import json
 import urllib.request
 
 import pytest
+
 from conftest import ONE, SEVEN, draw_stroke
 
 pytestmark = pytest.mark.browser

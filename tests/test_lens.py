@@ -9,6 +9,7 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
 from explorer.preprocess import to_mnist
 from explorer.service import encode_drawing, load_model, log_px_drawing, prior_samples
+
 from test_service import _seven
 
 

@@ -1,0 +1,165 @@
+"""Bad input gets a clear 4xx and the app keeps serving; no file outside the app's assets leaks;
+nothing a user points the app at is unpickled."""
+
+import base64
+import pickle
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from conftest import ROOT, AppProcess, free_port
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    with httpx.Client(base_url=app_server.url, timeout=30) as c:
+        yield c
+
+
+def _drawing(w=40, h=40, fill=255):
+    return base64.b64encode(bytes([fill]) * (w * h)).decode()
+
+
+@pytest.mark.parametrize("body,status,words", [
+    ({"width": 40, "height": 40, "pixels": "%%%not base64%%%"}, 422, "base64"),
+    ({"width": 40, "height": 40, "pixels": _drawing(20, 20)}, 422, "expected width*height"),
+    ({"width": 40, "height": 40, "pixels": _drawing(40, 40) , "k": 0}, 422, "k"),
+    ({"width": 40, "height": 40, "pixels": _drawing(40, 40), "k": 10_000}, 422, "k"),
+    ({"width": 4, "height": 4, "pixels": _drawing(4, 4)}, 422, "width"),
+    ({"width": 40, "height": 40, "pixels": base64.b64encode(bytes(40 * 40 * 4)).decode()}, 422, "expected"),  # RGBA
+    ({"width": "NaN", "height": 40, "pixels": _drawing()}, 422, "width"),
+    ({"height": 40, "pixels": _drawing()}, 422, "width"),
+])
+def test_encode_rejects_malformed_drawings(client, body, status, words):
+    r = client.post("/api/models/mnist-z16/encode", json=body)
+    assert r.status_code == status, r.text
+    assert words in r.text
+
+
+def test_blank_canvas_is_a_message_not_an_error(client):
+    r = client.post("/api/models/mnist-z16/encode", json={"width": 40, "height": 40, "pixels": _drawing(fill=0)})
+    assert r.status_code == 200 and r.json()["blank"] is True and "blank" in r.json()["message"]
+
+
+def test_full_canvas_and_single_dot_still_encode(client):
+    full = client.post("/api/models/mnist-z16/encode", json={"width": 40, "height": 40, "pixels": _drawing()})
+    assert full.status_code == 200 and "elbo" in full.json()
+    dot = bytearray(40 * 40)
+    dot[20 * 40 + 20] = dot[20 * 40 + 21] = dot[21 * 40 + 20] = 255
+    r = client.post("/api/models/mnist-z16/encode",
+                    json={"width": 40, "height": 40, "pixels": base64.b64encode(bytes(dot)).decode()})
+    assert r.status_code == 200 and "elbo" in r.json()
+
+
+def test_huge_body_is_refused(client):
+    r = client.post("/api/models/mnist-z16/encode", content=b"x" * (3 * 1024 * 1024 + 1),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert client.get("/api/models").status_code == 200  # still serving
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/api/models/nope/bundle", 404),
+    ("/api/models/mnist-z16/digit/10000", 404),
+    ("/api/models/mnist-z16/digit/-1", 404),
+    ("/api/models/mnist-z16/decode?x=nan&y=0", 422),
+    ("/api/models/mnist-z16/decode?x=inf&y=0", 422),
+    ("/api/models/mnist-z16/decode?x=abc&y=0", 422),
+    ("/api/models/mnist-z16/prior?n=100000", 422),
+])
+def test_out_of_range_queries(client, path, status):
+    assert client.get(path).status_code == status
+
+
+@pytest.mark.parametrize("path", [
+    "/static/../../../../etc/passwd",
+    "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/static//etc/passwd",
+    "/gradio_api/file=/etc/passwd",
+    "/gradio_api/file=../../../../../../etc/passwd",
+    "/gradio_api/file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/file=/etc/passwd",
+    "/api/models/..%2f..%2f..%2fetc%2fpasswd/bundle",
+    "/gradio_api/file=" + str(ROOT / "pyproject.toml"),
+    "/gradio_api/file=" + str(ROOT / "checkpoints" / "mnist-z16.safetensors"),
+])
+def test_path_traversal_probes_get_nothing(client, path):
+    r = client.get(path)
+    assert r.status_code in (400, 403, 404, 405, 422), (path, r.status_code)
+    assert b"root:" not in r.content and b"[project]" not in r.content
+
+
+def test_static_serves_only_its_own_assets(client):
+    assert client.get("/static/explorer.js").status_code == 200
+    assert client.get("/static/plotly.min.js").status_code == 200
+    assert client.get("/static/server.py").status_code == 404
+
+
+def _run(args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "explorer", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class _Boom:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_as_checkpoint_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(_Boom(str(marker))))
+    res = _run(["--checkpoint", str(evil), "--no-browser", "--port", str(free_port())])
+    assert res.returncode == 2 and "evil.safetensors" in res.stderr and "never loaded" in res.stderr
+    assert "Traceback" not in res.stderr and not marker.exists()
+
+
+def test_pickle_as_atlas_is_refused_and_never_runs(tmp_path):
+    import shutil
+
+    marker = tmp_path / "PWNED"
+    ck = tmp_path / "m.safetensors"
+    shutil.copy(ROOT / "checkpoints" / "mnist-z2.safetensors", ck)
+    (tmp_path / "m.atlas.npz").write_bytes(pickle.dumps(_Boom(str(marker))))
+    res = _run(["--checkpoint", str(ck), "--no-browser", "--port", str(free_port())])
+    assert res.returncode == 2 and "m.atlas.npz" in res.stderr and "Traceback" not in res.stderr
+    assert not marker.exists()
+
+
+def test_missing_checkpoint_and_port_in_use_are_one_line_errors(app_server):
+    res = _run(["--checkpoint", "no-such-model", "--no-browser"])
+    assert res.returncode == 2 and "no such checkpoint" in res.stderr and "mnist-z16" in res.stderr
+    res = _run(["--no-browser", "--port", str(app_server.port)])
+    assert res.returncode == 2 and f"port {app_server.port}" in res.stderr and "in use" in res.stderr
+
+
+def test_auth_protects_page_and_routes_and_warns_off_loopback():
+    app = AppProcess("--auth", "prof:s3cret", "--checkpoint", "mnist-z2")
+    try:
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            assert c.get("/api/models").status_code == 401
+            assert c.get("/api/models/mnist-z2/bundle").status_code == 401
+            assert c.post("/login", data={"username": "prof", "password": "wrong"}).status_code >= 400
+            assert c.post("/login", data={"username": "prof", "password": "s3cret"}).status_code == 200
+            assert c.get("/api/models").status_code == 200
+    finally:
+        app.stop()
+    open_app = AppProcess("--host", "0.0.0.0", "--checkpoint", "mnist-z2")
+    try:
+        assert any("without --auth" in line for line in open_app.output)
+    finally:
+        open_app.stop()
+
+
+def test_share_is_off_and_loopback_is_the_default(app_server):
+    from explorer.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert args.share is False and args.host == "127.0.0.1" and args.auth is None
+    assert not any("public link" in line for line in app_server.output)
