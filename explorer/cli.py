@@ -39,7 +39,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="decay the learning rate exponentially to this by the last epoch (default: none)")
     p.add_argument("--elbo", choices=["trace", "meanfield"], default=None,
                    help="trace: Trace_ELBO (Monte Carlo KL); meanfield: TraceMeanField_ELBO (analytic KL)")
-    p.add_argument("--jit", action="store_true", help="use Pyro's JIT-compiled ELBO (same maths, faster)")
+    p.add_argument("--jit", action="store_true", help="use Pyro's JIT-compiled ELBO (same maths)")
+    p.add_argument("--validate", action="store_true",
+                   help="keep Pyro's distribution-argument checks on while training (same maths, slower)")
     p.add_argument("--seed", type=int, default=0, help="one seed for torch, numpy and Pyro")
     p.add_argument("--test-every", type=int, default=None, help="test ELBO every N epochs (default 5)")
     p.add_argument("--train-subset", type=int, default=None,
@@ -143,6 +145,8 @@ def _train_configs(args: argparse.Namespace):
     t_over["seed"] = args.seed
     if args.jit:
         t_over["jit"] = True
+    if args.validate:
+        t_over["validate"] = True
     return dataclasses.replace(m, **m_over), dataclasses.replace(t, **t_over)
 
 

@@ -97,6 +97,7 @@ def train(
     """
     out = Path(out)
     pyro.clear_param_store()
+    pyro.enable_validation(train_cfg.validate)
     set_seed(train_cfg.seed)
     vae = VAE(model_cfg).to(device)
     optimizer = make_optimizer(train_cfg)
@@ -146,6 +147,8 @@ def train(
         path = _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg)
         log.warning("interrupted: state saved to %s; continue with --resume %s", path, path)
         raise
+    finally:
+        pyro.enable_validation(True)  # Pyro's default, for whatever runs next in this process
 
     record = {
         "test_elbo": -test_loss if not math.isnan(test_loss) else None,
