@@ -109,6 +109,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--share", action="store_true",
                    help="also open a public Gradio share link (needs internet; off by default)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per request")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,7 +218,8 @@ def cmd_atlas(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.serve import serve
 
-    serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser)
+    serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser,
+          args.threads)
     return 0
 
 

@@ -42,13 +42,17 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str | None, share: bool,
-          open_browser: bool) -> None:
+          open_browser: bool, threads: int = 1) -> None:
+    import torch
     import uvicorn  # heavy imports only when serving
 
     from explorer.server import create_server
     from explorer.service import ModelRegistry, load_model
     from explorer.utils import pick_device
 
+    # Requests are small (one drawing): one thread per request beats several fighting over 2 cores
+    # with each other and with the browser; concurrent users still run in parallel.
+    torch.set_num_threads(max(1, threads))
     creds = parse_auth(auth)
     if host not in LOOPBACK and creds is None:
         log.warning("listening on %s without --auth: anyone who can reach this machine can use the app", host)

@@ -15,6 +15,13 @@ def get_json(url):
         return json.load(r)
 
 
+def overlay_ink(pg):
+    """Non-transparent pixels on the canvas drawn over the map (cloud, mean, prior samples)."""
+    return pg.evaluate("(() => { const c = document.querySelector('[data-vx=overlay]');"
+                       " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+                       " for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()")
+
+
 def wait_encoded(pg, model=None, seq_before=0):
     pg.wait_for_function(
         "([m, s]) => window.vx.lastEncode && window.vx.seq > s && !window.vx.inflight"
@@ -42,10 +49,9 @@ def test_draw_shows_posterior_samples_and_cloud(page):
     shown = float(page.locator("[data-vx-num=elbo]").inner_text())
     assert shown == pytest.approx(res["elbo"], abs=0.01)
     assert float(page.locator("[data-vx-num=loss]").inner_text()) == pytest.approx(-res["elbo"], abs=0.01)
-    cloud = page.evaluate("(() => { const d = document.querySelector('[data-vx=map]').data; "
-                          "return [d[10].x.length, d[11].x.length, d[11].x[0], d[11].y[0]]; })()")
-    assert cloud[0] == 16 and cloud[1] == 1
-    assert cloud[2:] == pytest.approx(res["mean_xy"], abs=1e-6)
+    cloud = page.evaluate("window.vx.cloud")
+    assert len(cloud["samples"]) == 16 and cloud["mean"] == pytest.approx(res["mean_xy"], abs=1e-6)
+    assert overlay_ink(page) > 100  # the cloud is drawn over the map
     # the 28x28 input panel shows what the server preprocessed
     inked = page.evaluate("(() => { const c = document.querySelector('[data-vx=input]');"
                           " const d = c.getContext('2d').getImageData(0,0,28,28).data; let n=0;"
@@ -57,7 +63,7 @@ def test_draw_shows_posterior_samples_and_cloud(page):
     res2 = wait_encoded(page, seq_before=seq)
     assert res2["loc"] == res["loc"] and res2["samples_img"] != res["samples_img"] and res2["seed"] == res["seed"] + 1
     page.click("[data-vx=clear]")
-    assert page.evaluate("document.querySelector('[data-vx=map]').data[10].x.length") == 0
+    assert page.evaluate("window.vx.cloud") is None and overlay_ink(page) == 0
     assert page.locator("[data-vx=samples] canvas").count() == 0
 
 
@@ -193,8 +199,7 @@ def test_lens_numbers_on_the_page_match_python(page):
 def test_prior_toggle_overlays_samples(page):
     page.check("[data-vx=prior]")
     page.wait_for_function("window.vx.lastPrior !== null", timeout=10_000)
-    n = page.evaluate("document.querySelector('[data-vx=map]').data[12].x.length")
-    assert n == 16
+    assert len(page.evaluate("window.vx.priorPts")) == 16 and overlay_ink(page) > 100
     assert page.locator("[data-vx=priorimgs] canvas").count() == 16
     page.uncheck("[data-vx=prior]")
-    assert page.evaluate("document.querySelector('[data-vx=map]').data[12].x.length") == 0
+    assert page.evaluate("window.vx.priorPts") is None and overlay_ink(page) == 0
