@@ -89,3 +89,28 @@ def test_bundle_layout(z16):
     e = next(e for e in header["arrays"] if e["name"] == "W0")
     w0 = np.frombuffer(blob, np.float32, count=int(np.prod(e["shape"])), offset=4 + hlen + e["offset"])
     np.testing.assert_array_equal(w0.reshape(e["shape"]), z16.ckpt.vae.decoder.net[0].weight.detach().numpy())
+
+
+def test_app_never_imports_umap_or_numba():
+    """Building the server and answering every route leaves umap and numba unimported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, base64\n"
+        "from fastapi.testclient import TestClient\n"
+        "from explorer.service import ModelRegistry, load_model\n"
+        "from explorer.server import create_server\n"
+        "app = create_server(ModelRegistry(load_model('mnist-z16')))\n"
+        "c = TestClient(app)\n"
+        "px = base64.b64encode(bytes([0] * 1000 + [255] * 600)).decode()\n"
+        "assert c.post('/api/models/mnist-z16/encode', json={'width': 40, 'height': 40, 'pixels': px}).status_code == 200\n"
+        "assert c.post('/api/models/mnist-z16/logpx', json={'width': 40, 'height': 40, 'pixels': px}).status_code == 200\n"
+        "for p in ['/api/models', '/api/models/mnist-z16/bundle', '/api/models/mnist-z16/decode?x=1&y=1',\n"
+        "          '/api/models/mnist-z16/digit/3', '/api/models/mnist-z16/prior', '/api/models/mnist-z2/bundle']:\n"
+        "    assert c.get(p).status_code == 200, p\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('umap', 'numba', 'pynndescent')))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "[]"
