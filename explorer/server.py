@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from explorer.service import (
     log_px_drawing,
     prior_samples,
 )
+from explorer.sessions import LatestRequests
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,8 @@ class EncodeRequest(BaseModel):
     pixels: str = Field(max_length=MAX_BODY)
     k: int = Field(default=16, ge=1, le=MAX_SAMPLES)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    session: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")  # the tab, for "newest wins"
+    seq: int = Field(default=0, ge=0, le=2**53)  # the tab's request counter
 
 
 class LogPxRequest(EncodeRequest):
@@ -109,14 +114,34 @@ def _canvas(req: EncodeRequest) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(req.height, req.width)
 
 
+def _rss_mb() -> float:
+    """Resident memory of this process, MiB (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
-def make_router(registry: ModelRegistry, auth_check) -> APIRouter:
+class Bye(BaseModel):
+    session: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> APIRouter:
     router = APIRouter(prefix="/api", dependencies=[Depends(auth_check)])
+    stale = {"stale": True, "message": "a newer drawing from this tab was already received"}
+    # At most one model computation per core at a time: more only fight over the cores (and each
+    # thread's allocator arena grows the memory); the others wait their turn in order.
+    compute = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
     def model(name: str) -> Loaded:
         try:
@@ -144,36 +169,63 @@ def make_router(registry: ModelRegistry, auth_check) -> APIRouter:
     @router.post("/models/{name}/encode")
     def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
         m, canvas = model(name), _canvas(req)
+        if req.session and latest.is_stale(req.session, req.seq):
+            return stale  # the newest request wins; this one costs nothing
         try:
-            return encode_drawing(m, canvas, k=req.k, seed=req.seed)
+            with compute:
+                if req.session and latest.is_stale(req.session, req.seq):
+                    return stale  # overtaken while it waited
+                return encode_drawing(m, canvas, k=req.k, seed=req.seed)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
 
     @router.post("/models/{name}/logpx")
     def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
         m, canvas = model(name), _canvas(req)
+        if req.session and latest.is_stale(req.session, req.seq):
+            return stale
         try:
-            return log_px_drawing(m, canvas, k=req.k, seed=req.seed)
+            with compute:
+                if req.session and latest.is_stale(req.session, req.seq):
+                    return stale
+                return log_px_drawing(m, canvas, k=req.k, seed=req.seed)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+
+    @router.post("/bye")
+    def bye(req: Bye) -> dict[str, bool]:
+        """A tab closing: forget its state now rather than when it expires."""
+        latest.forget(req.session)
+        return {"ok": True}
+
+    @router.get("/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "sessions": latest.live(), "models_loaded": registry.loaded(),
+                "rss_mb": round(_rss_mb(), 1)}
 
     @router.get("/models/{name}/prior")
     def prior(name: str, n: int = 16, seed: int = 0) -> dict[str, Any]:
         if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31):
             raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES} and seed in 0..2^31-1")
-        return prior_samples(model(name), n, seed)
+        m = model(name)
+        with compute:
+            return prior_samples(m, n, seed)
 
     @router.get("/models/{name}/decode")
     def decode(name: str, x: float, y: float) -> dict[str, Any]:
+        m = model(name)
         try:
-            return decode_point(model(name), x, y)
+            with compute:
+                return decode_point(m, x, y)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
     @router.get("/models/{name}/digit/{index}")
     def digit(name: str, index: int) -> dict[str, Any]:
+        m = model(name)
         try:
-            return digit_info(model(name), index)
+            with compute:
+                return digit_info(m, index)
         except IndexError as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -253,7 +305,7 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None) 
         if gapp is None or token not in gapp.tokens:
             raise HTTPException(401, "log in first")
 
-    app.include_router(make_router(registry, auth_check))
+    app.include_router(make_router(registry, auth_check, LatestRequests()))
     plotly_js = _plotly_js()
 
     @app.get("/static/{filename}", dependencies=[Depends(auth_check)])

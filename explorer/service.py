@@ -81,6 +81,9 @@ class ModelRegistry:
         self.default = default.name
         self._lock = threading.Lock()
 
+    def loaded(self) -> int:
+        return len(self._models)
+
     def names(self) -> list[str]:
         names = [n for n in available_checkpoints(self.directory)
                  if atlas_path_for(self.directory / f"{n}.safetensors").exists()]

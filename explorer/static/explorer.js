@@ -235,6 +235,7 @@
       models: {}, model: null, name: null, handle: null, seed: 1, drawn: false, seq: 0, inflight: null,
       dragImage: new Uint8Array(784), dragZ: null, lastEncode: null, digitCache: new Map(),
       cloud: null, priorPts: null,
+      session: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/[^A-Za-z0-9-]/g, ""),
       stats: { drag: [], draw: [], mapDrawn: null, lens: { request: [], render: [], logpx: [] } }, lastLogPx: null, lastPrior: null, lastBody: null,
     };
     window.vx = S;  // read by the tests and the benchmark script
@@ -431,7 +432,7 @@
       const ctl = new AbortController(), seq = ++S.seq;
       S.inflight = ctl; lastSent = t0;
       const body = JSON.stringify({ width: SEND, height: SEND, pixels: bytesB64(padInk()),
-        k: Number($("k").value), seed: S.seed });
+        k: Number($("k").value), seed: S.seed, session: S.session, seq });
       S.lastBody = body;
       try {
         const tSend = performance.now();
@@ -441,6 +442,7 @@
         if (seq !== S.seq) return;
         if (!r.ok) { status(typeof res.detail === "string" ? res.detail : "the drawing could not be encoded", "error"); return; }
         if (res.blank) { status(res.message, "warn"); return; }
+        if (res.stale) return;
         const tGot = performance.now();
         render(res);
         if (final) {
@@ -618,6 +620,10 @@
       props.value = e.target.value;  // tells the Gradio side (the model card) which model is shown
     });
     window.addEventListener("resize", () => { placeHandle(); drawOverlay(); });
+    // A closing tab tells the server to forget it now (otherwise its entry expires after 10 minutes).
+    window.addEventListener("pagehide", () => {
+      navigator.sendBeacon("/api/bye", new Blob([JSON.stringify({ session: S.session })], { type: "application/json" }));
+    });
 
     (async () => {
       try {

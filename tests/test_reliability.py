@@ -1,0 +1,84 @@
+"""A hall of students: newest request wins, per-tab state is freed, a small load run has no errors."""
+
+import base64
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ROOT, SEVEN, draw_stroke
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _body(seq, session="t-1"):
+    ink = bytes([0] * 800) + bytes([255] * 400) + bytes([0] * 400)
+    return {"width": 40, "height": 40, "pixels": base64.b64encode(ink).decode(), "session": session, "seq": seq}
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    with httpx.Client(base_url=app_server.url, timeout=30) as c:
+        yield c
+
+
+def test_an_overtaken_request_is_answered_at_once_without_computing(client):
+    assert "elbo" in client.post("/api/models/mnist-z16/encode", json=_body(5)).json()
+    old = client.post("/api/models/mnist-z16/encode", json=_body(3)).json()
+    assert old["stale"] is True and "elbo" not in old
+    assert "elbo" in client.post("/api/models/mnist-z16/encode", json=_body(6)).json()
+    assert client.post("/api/models/mnist-z16/logpx", json=_body(4)).json()["stale"] is True
+    client.post("/api/bye", json={"session": "t-1"})
+
+
+def test_session_state_is_freed_after_200_connect_disconnect_cycles(client):
+    base = client.get("/api/health").json()["sessions"]
+    for i in range(200):
+        assert client.post("/api/models/mnist-z2/encode", json=_body(1, f"cycle-{i}")).status_code == 200
+        client.post("/api/bye", json={"session": f"cycle-{i}"})
+    assert client.get("/api/health").json()["sessions"] == base
+
+
+def test_session_ids_are_validated(client):
+    assert client.post("/api/bye", json={"session": "../../etc"}).status_code == 422
+    assert client.post("/api/models/mnist-z2/encode", json=_body(1, "x" * 65)).status_code == 422
+
+
+@pytest.mark.browser
+def test_closing_tabs_frees_their_state(browser, app_server, client):
+    base = client.get("/api/health").json()["sessions"]
+    for _ in range(3):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+        pg = ctx.new_page()
+        pg.goto(app_server.url)
+        pg.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+        draw_stroke(pg, SEVEN)
+        pg.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
+        assert client.get("/api/health").json()["sessions"] >= base + 1
+        pg.close(run_before_unload=True)
+        ctx.close()
+    # the goodbye beacon is sent on pagehide; give the server a moment to read it
+    import time
+
+    deadline = time.time() + 10
+    while time.time() < deadline and client.get("/api/health").json()["sessions"] > base:
+        time.sleep(0.2)
+    assert client.get("/api/health").json()["sessions"] == base
+
+
+def test_small_load_run_has_no_errors():
+    import load
+
+    res = load.run(users=5, seconds=5, url=None, model="mnist-z2")
+    assert res["errors"] == []
+    assert res["requests"] > 20
+    assert res["sessions_after"] == 0
+
+
+def test_load_script_refuses_non_loopback():
+    import load
+
+    with pytest.raises(SystemExit, match="loopback"):
+        load.run(users=1, seconds=1, url="http://10.1.2.3:7860/")
+    assert Path(load.__file__).exists()
