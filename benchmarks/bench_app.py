@@ -7,7 +7,9 @@ Measures, on this machine:
 * page load (navigation start) -> map drawn;
 * drag -> decoded image shown: from the pointer event's timestamp to the next animation frame
   after the page painted the decoder's image (the page records it in ``window.vx.stats.drag``);
-* end of a stroke -> posterior panel and map cloud shown (``window.vx.stats.draw``).
+* end of a stroke -> posterior panel and map cloud shown (``window.vx.stats.draw``), split into the
+  request and the page's rendering, and the later log p(x) estimate;
+* a click on Interpolate (two strips of 10) or Traverse (a 16 x 9 grid) -> images shown.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--drags", type=int, default=200, help="pointer moves while dragging the ring")
     ap.add_argument("--strokes", type=int, default=60, help="strokes drawn on the pad")
     ap.add_argument("--k", type=int, default=16, help="samples per stroke")
+    ap.add_argument("--tool-clicks", type=int, default=50, help="clicks on Interpolate and on Traverse")
     args = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -97,6 +100,15 @@ def main() -> None:
                 page.click("[data-vx=clear]")
         line(f"end of stroke -> panel + cloud shown (K={args.k})", page.evaluate("vx.stats.draw"),
              target="(target p95 <= 100 ms)")
+        # tools: a 10-image interpolation strip (x2 paths) and a 16 x 9 traversal grid, per click
+        page.click("[data-vx=setA-draw]")
+        page.click("[data-vx=setB-ring]")
+        for _ in range(args.tool_clicks):
+            page.click("[data-vx=interp]")
+            page.wait_for_timeout(150)
+            page.click("[data-vx=trav-draw]")
+            page.wait_for_timeout(150)
+        page.wait_for_timeout(300)
         extra = page.evaluate("vx.stats.lens || null")
         if extra:
             for name, values in extra.items():

@@ -37,6 +37,7 @@ from explorer.service import (
     prior_samples,
 )
 from explorer.sessions import LatestRequests
+from explorer.tools import interpolate, map_csv, traverse
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,20 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
+class InterpolateRequest(BaseModel):
+    a: list[float] = Field(max_length=512)
+    b: list[float] = Field(max_length=512)
+    n: int = Field(default=10, ge=2, le=32)
+
+
+class TraverseRequest(BaseModel):
+    z: list[float] = Field(max_length=512)
+    kl: list[float] | None = Field(default=None, max_length=512)
+    steps: int = Field(default=9, ge=3, le=15)
+    span: float = Field(default=3.0, ge=0.5, le=5.0)
+    rows: int = Field(default=16, ge=1, le=64)
+
+
 class Bye(BaseModel):
     session: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
@@ -191,6 +206,30 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
                 return log_px_drawing(m, canvas, k=req.k, seed=req.seed)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+
+    @router.post("/models/{name}/interpolate")
+    def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
+        m = model(name)
+        try:
+            with compute:
+                return interpolate(m, req.a, req.b, req.n)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.post("/models/{name}/traverse")
+    def traverse_route(name: str, req: TraverseRequest) -> dict[str, Any]:
+        m = model(name)
+        try:
+            with compute:
+                return traverse(m, req.z, req.steps, req.span, req.rows, req.kl)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.get("/models/{name}/map.csv")
+    def map_csv_route(name: str) -> Response:
+        m = model(name)
+        return Response(map_csv(m), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{m.name}-map.csv"'})
 
     @router.post("/bye")
     def bye(req: Bye) -> dict[str, bool]:

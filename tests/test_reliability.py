@@ -82,3 +82,17 @@ def test_load_script_refuses_non_loopback():
     with pytest.raises(SystemExit, match="loopback"):
         load.run(users=1, seconds=1, url="http://10.1.2.3:7860/")
     assert Path(load.__file__).exists()
+
+
+def test_tab_state_expires_and_is_bounded():
+    import time
+
+    from explorer.sessions import LatestRequests
+
+    lr = LatestRequests(ttl=0.2, capacity=50)
+    for i in range(200):  # tabs killed mid-drag never say goodbye
+        assert not lr.is_stale(f"tab-{i}", 1)
+    assert lr.live() == 50  # the least recently seen went first
+    assert lr.is_stale("tab-199", 0) and not lr.is_stale("tab-199", 2)
+    time.sleep(0.3)
+    assert lr.live() == 0  # and the rest expire

@@ -23,6 +23,10 @@
     <button data-vx="resample" type="button" title="draw new samples z ~ q(z|x)">Resample</button>
     <button data-vx="clear" type="button" title="empty the canvas">Clear</button>
     <label title="overlay samples z ~ N(0, I) on the map"><input type="checkbox" data-vx="prior"> Prior samples</label>
+    <a data-vx="csv" class="vx-btn" href="#" download title="the map as CSV: index, label, x, y, loc, scale">Map CSV</a>
+    <button data-vx="present" type="button" title="large type, the map and one panel at a time">Presenter mode</button>
+    <span class="vx-present-nav"><button data-vx="prevpanel" type="button" aria-label="previous panel">◀</button>
+      <span data-vx="panelname"></span><button data-vx="nextpanel" type="button" aria-label="next panel">▶</button></span>
     <span class="vx-status" data-vx="status" role="status"></span>
   </div>
   <div class="vx-main">
@@ -86,7 +90,7 @@
       </div>
     </div>
     <div class="vx-card">
-      <h3>Samples z ~ q(z|x), decoded</h3>
+      <h3>Samples z ~ q(z|x), decoded <button type="button" data-vx="samples-png" class="vx-mini">Save PNG</button></h3>
       <div class="vx-grid" data-vx="samples"></div>
       <div class="vx-repro" data-vx="repro"></div>
     </div>
@@ -102,6 +106,35 @@
         <figure><canvas class="vx-px vx-mid" data-vx="recon" width="28" height="28"></canvas><figcaption>reconstruction</figcaption></figure>
       </div>
       <div class="vx-caption" data-vx="digittxt">Hover or click a point on the map.</div>
+    </div>
+    <div class="vx-card vx-wide" data-title="Interpolate">
+      <h3>Interpolate between two places in z</h3>
+      <div class="vx-row vx-tools">
+        <button type="button" data-vx="setA-ring">A = the ring</button><button type="button" data-vx="setA-draw">A = your drawing</button>
+        <button type="button" data-vx="setB-ring">B = the ring</button><button type="button" data-vx="setB-draw">B = your drawing</button>
+        <button type="button" data-vx="interp">Interpolate A → B</button>
+        <button type="button" data-vx="interp-png">Save PNG</button>
+        <span class="vx-caption" data-vx="abtxt">Set A and B (click a digit on the map to move the ring to it).</span>
+      </div>
+      <div class="vx-strip-label">straight line in z (solid on the map)</div><div class="vx-grid" data-vx="lin"></div>
+      <div class="vx-strip-label">spherical path in z, slerp (dashed on the map)</div><div class="vx-grid" data-vx="slerp"></div>
+      <div class="vx-repro" data-vx="interp-repro"></div>
+    </div>
+    <div class="vx-card vx-wide" data-title="Traverse">
+      <h3>Traverse: one latent dimension at a time over ±3, most used dimensions first</h3>
+      <div class="vx-row vx-tools">
+        <button type="button" data-vx="trav-draw">From your drawing</button><button type="button" data-vx="trav-ring">From the ring</button>
+        <button type="button" data-vx="trav-png">Save PNG</button>
+        <span class="vx-caption" data-vx="travtxt">Rows: dimensions ordered by KL; columns: the dimension set to −3 … +3, the others kept.</span>
+      </div>
+      <div data-vx="trav" class="vx-trav"></div>
+      <div class="vx-repro" data-vx="trav-repro"></div>
+    </div>
+    <div class="vx-card vx-wide" data-title="Models">
+      <h3>The shipped models side by side</h3>
+      <div data-vx="modeltable"></div>
+      <div class="vx-row vx-tools"><label>Encode your drawing with <select data-vx="compare"></select> too</label></div>
+      <div data-vx="comparebox" class="vx-row"></div>
     </div>
   </div>`;
 
@@ -236,7 +269,7 @@
       dragImage: new Uint8Array(784), dragZ: null, lastEncode: null, digitCache: new Map(),
       cloud: null, priorPts: null,
       session: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/[^A-Za-z0-9-]/g, ""),
-      stats: { drag: [], draw: [], mapDrawn: null, lens: { request: [], render: [], logpx: [] } }, lastLogPx: null, lastPrior: null, lastBody: null,
+      stats: { drag: [], draw: [], mapDrawn: null, lens: { request: [], render: [], logpx: [], interpolate: [], traverse: [] } }, lastLogPx: null, lastPrior: null, lastBody: null,
     };
     window.vx = S;  // read by the tests and the benchmark script
     const mapDiv = $("map"), handle = $("handle"), pad = $("pad"), pctx = pad.getContext("2d", { willReadFrequently: true });
@@ -273,6 +306,13 @@
         const [x, y] = P(p);
         octx.beginPath(); octx.moveTo(x, y - 8); octx.lineTo(x + 6, y); octx.lineTo(x, y + 8); octx.lineTo(x - 6, y); octx.closePath();
         octx.fillStyle = "#000"; octx.fill(); octx.lineWidth = 1.5; octx.strokeStyle = "#fff"; octx.stroke();
+      }
+      if (S.paths) {
+        S.paths.forEach((path, k) => {
+          octx.setLineDash(k ? [7, 5] : []); octx.lineWidth = 3; octx.strokeStyle = k ? "#c2185b" : "#0b3d91";
+          octx.beginPath(); path.forEach((p, i) => { const [x, y] = P(p); if (i) octx.lineTo(x, y); else octx.moveTo(x, y); }); octx.stroke();
+        });
+        octx.setLineDash([]);
       }
       if (S.cloud) {
         octx.lineWidth = 2.2; octx.strokeStyle = "#111";
@@ -359,7 +399,8 @@
         m = parseBundle(await r.arrayBuffer());
         S.models[name] = m;
       }
-      S.model = m; S.name = name; S.cloud = null; S.priorPts = null;
+      S.model = m; S.name = name; S.cloud = null; S.priorPts = null; S.paths = null;
+      $("csv").href = `/api/models/${encodeURIComponent(name)}/map.csv`;
       const t0 = performance.now();
       await Plotly.react(mapDiv, mapTraces(m), layout(m), { responsive: true, scrollZoom: true, displaylogo: false,
         modeBarButtonsToRemove: ["select2d", "lasso2d"] });
@@ -445,6 +486,7 @@
         if (res.stale) return;
         const tGot = performance.now();
         render(res);
+        if (final && $("compare").value) runCompare();
         if (final) {
           S.stats.lens.request.push(tGot - tSend);
           S.stats.lens.render.push(performance.now() - tGot);
@@ -600,6 +642,107 @@
       S.lastPrior = res;
     }
 
+    // ----- tools: interpolation, traversal, model comparison, export, presenter mode -----
+    const AB = { A: null, B: null };
+    function ringZ() { return S.dragZ ? Array.from(S.dragZ) : null; }
+    function drawZ() { return S.lastEncode ? S.lastEncode.loc.slice() : null; }
+    function setEnd(which, z, what) {
+      if (!z) { status(what === "drawing" ? "draw a digit first" : "the ring has no position yet", "warn"); return; }
+      AB[which] = { z, what, model: S.name };
+      $("abtxt").textContent = ["A", "B"].map((k) => `${k}: ${AB[k] ? AB[k].what : "not set"}`).join(" · ");
+      if (AB.A && AB.B) runInterp(performance.now());
+    }
+    function strip(el, u8, n) {
+      el.innerHTML = "";
+      for (let i = 0; i < n; i++) {
+        const c = document.createElement("canvas"); c.width = 28; c.height = 28; c.className = "vx-px vx-small";
+        el.appendChild(c); paintGrey(c, u8, 784 * i);
+      }
+    }
+    async function postJSON(path, body) {
+      const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/${path}`, { method: "POST", body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json" } });
+      const res = await r.json();
+      if (!r.ok) throw new Error(typeof res.detail === "string" ? res.detail : `HTTP ${r.status}`);
+      return res;
+    }
+    async function runInterp(t0) {
+      if (!(AB.A && AB.B)) { status("set A and B first", "warn"); return; }
+      if (AB.A.model !== S.name || AB.B.model !== S.name) { status("A and B were set with another model: set them again", "warn"); return; }
+      try {
+        const res = await postJSON("interpolate", { a: AB.A.z, b: AB.B.z, n: 10 });
+        strip($("lin"), b64bytes(res.linear.images), res.n);
+        strip($("slerp"), b64bytes(res.slerp.images), res.n);
+        S.paths = [res.linear.xy, res.slerp.xy]; drawOverlay();
+        S.lastInterp = res;
+        $("interp-repro").textContent = `reproduce: model ${res.model}, A = ${AB.A.what}, B = ${AB.B.what}, 10 steps (no randomness)`;
+        requestAnimationFrame(() => S.stats.lens.interpolate.push(performance.now() - t0));
+      } catch (err) { status("interpolation failed: " + err.message, "error"); }
+    }
+    async function runTraverse(from, t0) {
+      const z = from === "drawing" ? drawZ() : ringZ();
+      if (!z) { status(from === "drawing" ? "draw a digit first" : "the ring has no position yet", "warn"); return; }
+      const kl = from === "drawing" ? S.lastEncode.kl_dims : null;
+      try {
+        const res = await postJSON("traverse", { z, kl, steps: 9, span: 3, rows: 16 });
+        const u8 = b64bytes(res.images), box = $("trav");
+        let html = "";
+        for (let r = 0; r < res.dims.length; r++) {
+          html += `<div class="vx-trav-row"><span class="vx-trav-lab">z${res.dims[r] + 1}<br><span class="vx-note">KL ${fmt(res.kl[r])}</span></span>`;
+          for (let c = 0; c < res.steps; c++) html += `<canvas width="28" height="28" class="vx-px vx-small"></canvas>`;
+          html += "</div>";
+        }
+        html += `<div class="vx-trav-row"><span class="vx-trav-lab"></span>${res.values.map((v) => `<span class="vx-trav-val">${v > 0 ? "+" : ""}${fmt(v, 1)}</span>`).join("")}</div>`;
+        box.innerHTML = html;
+        const canv = box.querySelectorAll("canvas");
+        for (let i = 0; i < canv.length; i++) paintGrey(canv[i], u8, 784 * i);
+        S.lastTraverse = res;
+        $("trav-repro").textContent = `reproduce: model ${res.model}, from ${from}, dims by ${kl ? "the drawing's KL" : "average KL on the test set"}, 9 steps over ±3 (no randomness)`;
+        requestAnimationFrame(() => S.stats.lens.traverse.push(performance.now() - t0));
+      } catch (err) { status("traversal failed: " + err.message, "error"); }
+    }
+    function savePNG(canvases, cols, caption, filename) {
+      if (!canvases.length) { status("nothing to save yet", "warn"); return; }
+      const cell = 56, pad = 4, rows = Math.ceil(canvases.length / cols), W = cols * (cell + pad) + pad, H = rows * (cell + pad) + pad + 26;
+      const out = document.createElement("canvas"); out.width = W; out.height = H;
+      const ctx = out.getContext("2d"); ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H); ctx.imageSmoothingEnabled = false;
+      canvases.forEach((c, i) => ctx.drawImage(c, pad + (i % cols) * (cell + pad), pad + Math.floor(i / cols) * (cell + pad), cell, cell));
+      ctx.fillStyle = "#111"; ctx.font = "13px sans-serif"; ctx.fillText(caption, pad, H - 9);
+      const a = document.createElement("a"); a.href = out.toDataURL("image/png"); a.download = filename;
+      document.body.appendChild(a); a.click(); a.remove();
+    }
+    async function renderModelTable() {
+      const info = await (await fetch("/api/models")).json();
+      const rows = info.models.filter((m) => !m.error).map((m) => `<tr><td><b>${m.name}</b></td><td>${m.z_dim}</td><td>${m.hidden.join("-")}</td>
+        <td>${m.epochs}</td><td class="vx-num">${fmt(m.test_elbo)}</td><td class="vx-num">${fmt(m.log_px)}</td><td>${m.active_dims}/${m.z_dim}</td></tr>`).join("");
+      $("modeltable").innerHTML = `<table class="vx-table" data-vx="models-table"><tr><th>model</th><th>z</th><th>hidden</th><th>epochs</th>
+        <th>test ELBO</th><th>log p(x) (IWAE)</th><th>active dims</th></tr>${rows}</table>
+        <p class="vx-caption">Test figures in nats per image over the 10,000 MNIST test digits (Pyro example protocol; IWAE with k = 200).</p>`;
+      const sel = $("compare");
+      sel.innerHTML = '<option value="">(choose a model)</option>' + info.models.filter((m) => !m.error).map((m) => `<option>${m.name}</option>`).join("");
+    }
+    async function runCompare() {
+      const other = $("compare").value;
+      if (!other || !S.lastBody) { $("comparebox").innerHTML = other ? '<p class="vx-empty">Draw a digit first.</p>' : ""; return; }
+      const body = { ...JSON.parse(S.lastBody), session: "", seq: 0 };
+      const r = await fetch(`/api/models/${encodeURIComponent(other)}/encode`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
+      const o = await r.json();
+      if (!r.ok || o.blank) { $("comparebox").innerHTML = '<p class="vx-empty">could not encode with ' + other + "</p>"; return; }
+      const mine = S.lastEncode, fig = (res, cls) => `<figure class="vx-cmp" data-vx-cmp="${cls}"><figcaption><b>${res.model}</b> (z=${res.loc.length})</figcaption>
+        <canvas width="28" height="28" class="vx-px vx-mid"></canvas><div>ELBO <b data-vx-num="cmp-elbo-${cls}">${fmt(res.elbo)}</b> nats<br>KL ${fmt(res.kl)} · recon ${fmt(res.recon)}</div></figure>`;
+      $("comparebox").innerHTML = fig(mine, "a") + fig(o, "b");
+      const cs = $("comparebox").querySelectorAll("canvas");
+      paintGrey(cs[0], b64bytes(mine.mean_img)); paintGrey(cs[1], b64bytes(o.mean_img));
+      S.lastCompare = o;
+    }
+    const panels = () => Array.from(root.querySelectorAll(".vx-panels > .vx-card, .vx-side > .vx-card"));
+    let presentIdx = 0;
+    function showPanel() {
+      const ps = panels();
+      ps.forEach((p, i) => p.classList.toggle("vx-shown", i === presentIdx));
+      $("panelname").textContent = (ps[presentIdx].querySelector("h3") || {}).textContent || "";
+    }
+
     // ----- toolbar -----
     $("clear").addEventListener("click", () => {
       clearPad(); S.drawn = false; S.seq++; S.lastEncode = null;
@@ -619,6 +762,28 @@
       await loadModel(e.target.value);
       props.value = e.target.value;  // tells the Gradio side (the model card) which model is shown
     });
+    $("setA-ring").addEventListener("click", () => setEnd("A", ringZ(), `the ring at (${fmt(S.handle.x)}, ${fmt(S.handle.y)})`));
+    $("setB-ring").addEventListener("click", () => setEnd("B", ringZ(), `the ring at (${fmt(S.handle.x)}, ${fmt(S.handle.y)})`));
+    $("setA-draw").addEventListener("click", () => setEnd("A", drawZ(), "drawing"));
+    $("setB-draw").addEventListener("click", () => setEnd("B", drawZ(), "drawing"));
+    $("interp").addEventListener("click", (e) => runInterp(e.timeStamp));
+    $("trav-draw").addEventListener("click", (e) => runTraverse("drawing", e.timeStamp));
+    $("trav-ring").addEventListener("click", (e) => runTraverse("ring", e.timeStamp));
+    $("interp-png").addEventListener("click", () => savePNG([...$("lin").children, ...$("slerp").children], 10,
+      $("interp-repro").textContent, `interpolation-${S.name}.png`));
+    $("trav-png").addEventListener("click", () => savePNG(Array.from($("trav").querySelectorAll("canvas")), 9,
+      $("trav-repro").textContent, `traversal-${S.name}.png`));
+    $("compare").addEventListener("change", runCompare);
+    $("samples-png").addEventListener("click", () => savePNG(Array.from($("samples").children), 8,
+      $("repro").textContent, `samples-${S.name}-seed${S.seed}.png`));
+    $("present").addEventListener("click", () => {
+      const on = root.classList.toggle("vx-present");
+      $("present").textContent = on ? "Leave presenter mode" : "Presenter mode";
+      if (on) showPanel(); else panels().forEach((p) => p.classList.remove("vx-shown"));
+      placeHandle(); drawOverlay();
+    });
+    $("nextpanel").addEventListener("click", () => { presentIdx = (presentIdx + 1) % panels().length; showPanel(); });
+    $("prevpanel").addEventListener("click", () => { presentIdx = (presentIdx + panels().length - 1) % panels().length; showPanel(); });
     window.addEventListener("resize", () => { placeHandle(); drawOverlay(); });
     // A closing tab tells the server to forget it now (otherwise its entry expires after 10 minutes).
     window.addEventListener("pagehide", () => {
@@ -639,6 +804,7 @@
         const first = props.value && info.models.some((x) => x.name === props.value) ? props.value : info.default;
         sel.value = first;
         await loadModel(first);
+        renderModelTable();
       } catch (err) {
         status("could not load the explorer: " + err, "error");
       }

@@ -1,0 +1,161 @@
+"""Exploration tools: slerp, traversal grids and the map CSV (unit), and each tool in the browser."""
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from explorer.service import load_model
+from explorer.tools import interpolate, lerp, map_csv, slerp, traversal_grid, traverse
+
+from conftest import ONE, SEVEN, draw_stroke
+
+
+@pytest.fixture(scope="module")
+def z16():
+    return load_model("mnist-z16")
+
+
+def test_slerp_endpoints_norms_and_angles():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=16), rng.normal(size=16)
+    t = np.linspace(0, 1, 11)
+    p = slerp(a, b, t)
+    np.testing.assert_allclose(p[0], a, atol=1e-9)
+    np.testing.assert_allclose(p[-1], b, atol=1e-9)
+    # norms interpolate linearly; the angle to a grows in equal steps
+    np.testing.assert_allclose(np.linalg.norm(p, axis=1), (1 - t) * np.linalg.norm(a) + t * np.linalg.norm(b))
+    ang = np.arccos(np.clip((p / np.linalg.norm(p, axis=1, keepdims=True)) @ (a / np.linalg.norm(a)), -1, 1))
+    np.testing.assert_allclose(np.diff(ang), np.diff(ang)[0], atol=1e-9)
+    # parallel or zero vectors fall back to the straight line
+    np.testing.assert_allclose(slerp(a, 2 * a, t), lerp(a, 2 * a, t), atol=1e-9)
+    np.testing.assert_allclose(slerp(np.zeros(16), b, t), lerp(np.zeros(16), b, t))
+
+
+def test_traversal_grid_sets_one_dimension_per_row():
+    z = np.arange(5, dtype=float)
+    g = traversal_grid(z, np.array([3, 0]), steps=7, span=3)
+    assert g.shape == (2, 7, 5)
+    np.testing.assert_allclose(g[0, :, 3], np.linspace(-3, 3, 7))
+    np.testing.assert_allclose(g[1, :, 0], np.linspace(-3, 3, 7))
+    np.testing.assert_allclose(np.delete(g[0], 3, axis=1), np.tile(np.delete(z, 3), (7, 1)))
+
+
+def test_traverse_orders_rows_by_kl_and_decodes(z16):
+    kl = list(np.linspace(0, 1, 16))
+    res = traverse(z16, [0.0] * 16, steps=9, span=3, rows=16, kl=kl)
+    assert res["dims"] == list(range(15, -1, -1))
+    default = traverse(z16, [0.0] * 16)
+    assert default["dims"][0] == int(np.argmax(z16.atlas.kl_mean))
+    import base64
+
+    assert len(base64.b64decode(res["images"])) == 16 * 9 * 784
+    with pytest.raises(ValueError):
+        traverse(z16, [0.0] * 3)
+    with pytest.raises(ValueError):
+        traverse(z16, [float("nan")] * 16)
+
+
+def test_interpolate_paths_start_and_end_at_a_and_b(z16):
+    a, b = z16.atlas.loc[0].tolist(), z16.atlas.loc[1].tolist()
+    res = interpolate(z16, a, b, n=10)
+    for kind in ("linear", "slerp"):
+        assert np.allclose(res[kind]["z"][0], a, atol=1e-4) and np.allclose(res[kind]["z"][-1], b, atol=1e-4)
+        assert len(res[kind]["xy"]) == 10
+    np.testing.assert_allclose(res["linear"]["xy"][0], z16.atlas.xy[0], atol=1e-2)
+
+
+def test_map_csv_content(z16):
+    text = map_csv(z16)
+    lines = text.splitlines()
+    assert lines[0].startswith("# VAE explorer map of mnist-z16")
+    assert "seed 0" in lines[0] and "CC BY-SA 3.0" in lines[0]
+    rows = list(csv.reader(io.StringIO("\n".join(lines[1:]))))
+    assert rows[0][:4] == ["index", "label", "x", "y"] and len(rows[0]) == 4 + 2 * 16
+    assert len(rows) == 10_001
+    r5 = rows[6]
+    assert int(r5[0]) == 5 and int(r5[1]) == int(z16.atlas.labels[5])
+    assert float(r5[2]) == pytest.approx(float(z16.atlas.xy[5, 0]), abs=1e-4)
+    assert float(r5[4]) == pytest.approx(float(z16.atlas.loc[5, 0]), abs=1e-4)
+
+
+# ---------- in the browser ----------
+
+@pytest.mark.browser
+def test_interpolate_in_the_page(page):
+    draw_stroke(page, SEVEN)
+    page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
+    page.click("[data-vx=setA-draw]")
+    page.click("[data-vx=setB-ring]")
+    page.wait_for_function("window.vx.lastInterp !== null && window.vx.lastInterp !== undefined", timeout=20_000)
+    assert page.locator("[data-vx=lin] canvas").count() == 10
+    assert page.locator("[data-vx=slerp] canvas").count() == 10
+    assert len(page.evaluate("window.vx.paths")) == 2
+    with page.expect_download() as dl:
+        page.click("[data-vx=interp-png]")
+    path = dl.value.path()
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+@pytest.mark.browser
+def test_traverse_in_the_page(page):
+    draw_stroke(page, ONE)
+    page.wait_for_function("window.vx.stats.draw.length > 0 && !window.vx.inflight", timeout=20_000)
+    res = page.evaluate("window.vx.lastEncode")
+    page.click("[data-vx=trav-draw]")
+    page.wait_for_function("window.vx.lastTraverse", timeout=20_000)
+    assert page.locator("[data-vx=trav] canvas").count() == 16 * 9
+    dims = page.evaluate("window.vx.lastTraverse.dims")
+    kl = res["kl_dims"]
+    assert [kl[d] for d in dims] == sorted(kl, reverse=True)
+
+
+@pytest.mark.browser
+def test_export_csv_and_samples_png(page):
+    with page.expect_download() as dl:
+        page.click("[data-vx=csv]")
+    text = dl.value.path().read_text()
+    rows = list(csv.reader(io.StringIO("\n".join(text.splitlines()[1:]))))
+    assert len(rows) == 10_001 and rows[0][:4] == ["index", "label", "x", "y"]
+    draw_stroke(page, SEVEN)
+    page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
+    with page.expect_download() as dl:
+        page.click("[data-vx=samples-png]")
+    assert "seed" in dl.value.suggested_filename
+    assert dl.value.path().read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.browser
+def test_models_side_by_side(page):
+    page.wait_for_selector("[data-vx=models-table] tr >> nth=3", timeout=20_000)
+    table = page.locator("[data-vx=models-table]").inner_text()
+    for name in ("mnist-z2", "mnist-z16", "mnist-z50"):
+        assert name in table
+    draw_stroke(page, SEVEN)
+    page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
+    page.select_option("[data-vx=compare]", "mnist-z50")
+    page.wait_for_function("window.vx.lastCompare && window.vx.lastCompare.model === 'mnist-z50'", timeout=20_000)
+    a = float(page.locator("[data-vx-num=cmp-elbo-a]").inner_text())
+    b = float(page.locator("[data-vx-num=cmp-elbo-b]").inner_text())
+    assert a == pytest.approx(page.evaluate("window.vx.lastEncode.elbo"), abs=0.01)
+    assert b == pytest.approx(page.evaluate("window.vx.lastCompare.elbo"), abs=0.01)
+
+
+@pytest.mark.browser
+def test_presenter_mode_shows_map_and_one_panel(page):
+    page.click("[data-vx=present]")
+    visible = page.evaluate("Array.from(document.querySelectorAll('.vx-panels > .vx-card, .vx-side > .vx-card'))"
+                            ".filter(c => c.offsetParent !== null).length")
+    assert visible == 1
+    assert page.locator("[data-vx=map]").is_visible()
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.vx-root')).fontSize)")
+    assert size >= 22
+    first = page.locator("[data-vx=panelname]").inner_text()
+    page.click("[data-vx=nextpanel]")
+    assert page.locator("[data-vx=panelname]").inner_text() != first
+    page.click("[data-vx=present]")
+    visible = page.evaluate("Array.from(document.querySelectorAll('.vx-panels > .vx-card, .vx-side > .vx-card'))"
+                            ".filter(c => c.offsetParent !== null).length")
+    assert visible > 5
