@@ -15,16 +15,20 @@ from explorer.atlas import FORMAT, Atlas, atlas_path_for, quantize_thumbs, save_
 from explorer.checkpoint import load_checkpoint
 from explorer.data import load_mnist
 from explorer.elbo import kl_per_dim
-from explorer.model import VAE
+from explorer.model import VAE, one_hot
 
 log = logging.getLogger(__name__)
 
 
-def encode_all(vae: VAE, images: torch.Tensor, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Guide loc and scale of ``images`` ``(N, 784)`` -> two float32 arrays ``(N, z_dim)``."""
+def encode_all(vae: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
+               batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Guide loc and scale of ``images`` ``(N, 784)`` -> two float32 arrays ``(N, z_dim)``.
+
+    A conditional VAE encodes each digit with its true ``labels`` ``(N,)``."""
     locs, scales = [], []
-    for chunk in images.split(batch):
-        loc, scale = vae.encode(chunk)
+    ys = one_hot(labels, vae.config.labels).split(batch) if vae.config.labels else [None] * len(images.split(batch))
+    for chunk, y in zip(images.split(batch), ys, strict=True):
+        loc, scale = vae.encode(chunk, y)
         locs.append(loc.cpu())
         scales.append(scale.cpu())
     return torch.cat(locs).numpy(), torch.cat(scales).numpy()
@@ -60,7 +64,7 @@ def build_atlas(
 
     steps.set_postfix_str("encoding the test digits")
     test = load_mnist(False, data_dir)
-    loc, scale = encode_all(ckpt.vae, test.images)
+    loc, scale = encode_all(ckpt.vae, test.images, test.labels)
     kl_mean = kl_per_dim(torch.from_numpy(loc), torch.from_numpy(scale)).mean(0).numpy()
     steps.update()
 
@@ -96,7 +100,7 @@ def build_atlas(
     steps.set_postfix_str("checking the fast mapping against UMAP")
     if reducer is not None and holdout > 0:
         train = load_mnist(True, data_dir)
-        h_loc, _ = encode_all(ckpt.vae, train.images[:holdout])
+        h_loc, _ = encode_all(ckpt.vae, train.images[:holdout], train.labels[:holdout])
         reference = reducer.transform(h_loc)
         atlas = Atlas(meta=meta, **arrays)
         meta["forward_vs_umap_transform"] = mapping_agreement(reference, atlas.forward(h_loc), atlas.extent)

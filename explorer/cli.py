@@ -26,6 +26,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="recipe of a shipped checkpoint; explicit flags below override it")
+    p.add_argument("--model", choices=["vae", "cvae"], default=None,
+                   help="vae: the plain VAE; cvae: also observes the one-hot digit label (a Categorical site "
+                   "'label'), with the label fed to encoder and decoder (default vae)")
     p.add_argument("--z-dim", type=int, default=None, help="latent dimensions (default 16)")
     p.add_argument("--hidden", type=str, default=None,
                    help="comma-separated hidden widths of the encoder, mirrored by the decoder "
@@ -139,6 +142,8 @@ def _train_configs(args: argparse.Namespace):
         m_over["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h.strip())
     if args.activation is not None:
         m_over["activation"] = args.activation
+    if args.model is not None:
+        m_over["labels"] = 10 if args.model == "cvae" else 0
     t_over = {k: v for k, v in {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_final": args.lr_final,
         "elbo": args.elbo, "test_every": args.test_every, "train_subset": args.train_subset,
@@ -184,8 +189,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if ckpt.record.get("data_sha256", {}).get("test") not in (None, test.sha256):
         print("warning: the test data's checksum differs from the one recorded at training time",
               file=sys.stderr)
-    result = evaluate(ckpt.vae, test.images, particles=args.particles, k=args.k, subset=args.subset,
-                      seed=args.seed)
+    result = evaluate(ckpt.vae, test.images, test.labels, particles=args.particles, k=args.k,
+                      subset=args.subset, seed=args.seed)
     print(f"{ckpt.path}  z={ckpt.config.z_dim} hidden={list(ckpt.config.hidden)} "
           f"epochs={ckpt.record.get('epochs')}  recorded test ELBO {ckpt.record.get('test_elbo')}")
     for line in result.lines():
@@ -198,6 +203,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         record = {**ckpt.record, "evaluation": asdict(result)}
         if result.log_px is not None:
             record["test_log_px"] = result.log_px
+        if result.accuracy is not None:
+            record["test_accuracy"] = result.accuracy
         save_checkpoint(ckpt.path, ckpt.vae.cpu(), record)
         print(f"recorded in {ckpt.path}; rebuild its atlas: python -m explorer atlas {ckpt.path}")
     return 0

@@ -20,6 +20,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = (512, 256)  # encoder hidden widths; the decoder mirrors them
     activation: str = "softplus"  # "softplus" (Pyro's tutorial) or "relu"
     x_dim: int = 784  # 28 x 28 MNIST pixels, flattened
+    labels: int = 0  # 0: the plain VAE; 10: a conditional VAE that observes the one-hot digit label
 
     def __post_init__(self) -> None:
         if self.z_dim < 1:
@@ -28,7 +29,13 @@ class ModelConfig:
             raise ValueError(f"hidden must be non-empty positive widths, got {self.hidden}")
         if self.activation not in ("softplus", "relu"):
             raise ValueError(f"activation must be 'softplus' or 'relu', got {self.activation!r}")
+        if self.labels not in (0, 10):
+            raise ValueError(f"labels must be 0 (plain VAE) or 10 (conditional on the digit), got {self.labels}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    @property
+    def kind(self) -> str:
+        return "cvae" if self.labels else "vae"
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -89,6 +96,12 @@ PRESETS: dict[str, Preset] = {
     "mnist-z16": Preset(
         ModelConfig(z_dim=16, hidden=(512, 256), activation="softplus"),
         TrainConfig(epochs=100, lr=1e-3, lr_final=1e-4),
+    ),
+    # The label as an observation: a conditional VAE whose model scores the one-hot digit label
+    # with a Categorical and whose encoder and decoder both see it.
+    "mnist-cvae-z16": Preset(
+        ModelConfig(z_dim=16, hidden=(512, 256), activation="softplus", labels=10),
+        TrainConfig(epochs=30, lr=1e-3, lr_final=1e-4),
     ),
     # Parity with Pyro's examples/vae/vae.py: one hidden layer of 400 softplus units, z = 50.
     "mnist-z50": Preset(

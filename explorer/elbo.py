@@ -45,8 +45,32 @@ def log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 @torch.no_grad()
+def elbo_per_label(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
+    """For a conditional VAE: ELBO(x, y) = E_q[log p(x|z, y)] - KL(q(z|x, y) || p(z)) + log p(y) for each
+    of the 10 labels, with k reparameterized samples. ``x`` ``(batch, 784)`` -> ``(batch, 10)`` nats."""
+    n = vae.config.labels
+    x = x.to(vae.device).reshape(-1, vae.config.x_dim)
+    b = x.shape[0]
+    ys = torch.eye(n, device=x.device).repeat(b, 1)  # (b*n, n): every label for every image
+    xs = x.repeat_interleave(n, 0)
+    loc, scale = vae.encoder(vae.with_label(xs, ys))
+    eps = torch.randn((k, *loc.shape), generator=generator).to(x.device)
+    z = loc + scale * eps
+    recon = log_bernoulli(vae.decoder.logits(vae.with_label(z, ys)), xs).sum(-1).mean(0)
+    elbo = recon - kl_per_dim(loc, scale).sum(-1) - math.log(n)
+    return elbo.reshape(b, n)
+
+
+@torch.no_grad()
+def label_posterior(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
+    """p(y|x) by Bayes' rule with the ELBO standing in for log p(x, y): softmax of :func:`elbo_per_label`."""
+    return torch.softmax(elbo_per_label(vae, x, k, generator), dim=-1)
+
+
+@torch.no_grad()
 def log_px_iwae(
-    vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None
+    vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) with k samples from q(z|x) (Burda et al.).
 
@@ -55,20 +79,24 @@ def log_px_iwae(
     x : Tensor, shape ``(batch, 784)``
     k : number of importance samples per image
     generator : random numbers for the samples (default: torch's global generator)
+    y : Tensor, shape ``(batch, 10)``, one-hot labels for a conditional VAE: then the estimate is of
+        log p(x, y) = log p(x|y) + log p(y)
 
     Returns
     -------
     Tensor, shape ``(batch,)``, nats (a lower bound on log p(x) that tightens as k grows)
     """
     x = x.to(vae.device)
-    loc, scale = vae.encoder(x)
+    y = None if y is None else y.to(vae.device)
+    loc, scale = vae.encoder(vae.with_label(x, y))
     logw = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         eps = torch.randn((n, *loc.shape), generator=generator).to(x.device)
         z = loc + scale * eps
-        logits = vae.decoder.logits(z)
+        logits = vae.decoder.logits(vae.with_label(z, y))
         lw = log_bernoulli(logits, x).sum(-1) + log_normal_std(z) - log_normal(z, loc, scale)
         logw.append(lw)
     lw_all = torch.cat(logw, dim=0)  # (k, batch)
-    return torch.logsumexp(lw_all, dim=0) - math.log(k)
+    log_py = -math.log(vae.config.labels) if vae.config.labels else 0.0
+    return torch.logsumexp(lw_all, dim=0) - math.log(k) + log_py

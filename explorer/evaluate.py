@@ -10,8 +10,8 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from explorer.elbo import log_px_iwae
-from explorer.model import VAE
+from explorer.elbo import elbo_per_label, log_px_iwae
+from explorer.model import VAE, one_hot
 from explorer.train import batches, evaluate_loss, make_elbo
 from explorer.utils import set_seed
 
@@ -29,6 +29,7 @@ class Evaluation:
     log_px: float | None  # importance-weighted estimate of log p(x) with k samples
     k: int
     log_px_n: int  # images the log p(x) estimate used
+    accuracy: float | None = None  # conditional VAE: argmax_y ELBO(x, y) against the true label
 
     def lines(self) -> list[str]:
         out = [
@@ -40,12 +41,15 @@ class Evaluation:
                 f"log p(x), importance-weighted, k={self.k}:   {self.log_px:9.3f} nats/image  "
                 f"(n={self.log_px_n}; gap ELBO -> log p(x): {self.log_px - self.elbo_particles:.3f})"
             )
+        if self.accuracy is not None:
+            out.append(f"label accuracy (argmax over the ten ELBO(x, y)): {self.accuracy:.2%}")
         return out
 
 
 def evaluate(
     vae: VAE,
     x_test: torch.Tensor,
+    y_test: torch.Tensor | None = None,
     particles: int = 10,
     k: int = 100,
     subset: int | None = None,
@@ -57,11 +61,18 @@ def evaluate(
     set_seed(seed)
     vae.eval()
     x = x_test.to(vae.device)
+    y = one_hot(y_test, vae.config.labels).to(vae.device) if vae.config.labels else None
     optim = pyro.optim.Adam({"lr": 0.0})  # evaluate_loss takes no step; SVI needs an optimizer
-    one = evaluate_loss(SVI(vae.model, vae.guide, optim, loss=make_elbo("trace")), x)
+    one = evaluate_loss(SVI(vae.model, vae.guide, optim, loss=make_elbo("trace")), x, labels=y)
     many = evaluate_loss(
-        SVI(vae.model, vae.guide, optim, loss=make_elbo("trace", num_particles=particles)), x, 200
+        SVI(vae.model, vae.guide, optim, loss=make_elbo("trace", num_particles=particles)), x, 200, labels=y
     )
+    accuracy = None
+    if vae.config.labels:
+        gen = torch.Generator().manual_seed(seed)
+        hits = sum(int((elbo_per_label(vae, x[idx], 8, gen).argmax(-1).cpu() == y_test[idx]).sum())
+                   for idx in batches(x.shape[0], 500, None))
+        accuracy = hits / x.shape[0]
     log_px = None
     n_px = 0
     if k > 0:
@@ -69,9 +80,9 @@ def evaluate(
         n_px = xs.shape[0]
         total = 0.0
         for idx in tqdm(batches(n_px, 100, None), desc=f"log p(x), k={k}", disable=not progress):
-            total += float(log_px_iwae(vae, xs[idx], k).sum())
+            total += float(log_px_iwae(vae, xs[idx], k, y=None if y is None else y[idx]).sum())
         log_px = total / n_px
     return Evaluation(
         n=x.shape[0], elbo=-one, elbo_particles=-many, particles=particles,
-        log_px=log_px, k=k, log_px_n=n_px,
+        log_px=log_px, k=k, log_px_n=n_px, accuracy=accuracy,
     )

@@ -27,11 +27,12 @@ def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """x ``(batch, 784)`` -> (loc, scale), each ``(batch, z_dim)``; scale > 0."""
+    """x ``(batch, 784)`` (with the one-hot label appended for a conditional VAE: ``(batch, 794)``)
+    -> (loc, scale), each ``(batch, z_dim)``; scale > 0."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.body = _mlp([config.x_dim, *config.hidden], config.activation)
+        self.body = _mlp([config.x_dim + config.labels, *config.hidden], config.activation)
         self.act = _activation(config.activation)
         self.fc_loc = nn.Linear(config.hidden[-1], config.z_dim)
         self.fc_scale = nn.Linear(config.hidden[-1], config.z_dim)
@@ -42,11 +43,12 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """z ``(..., z_dim)`` -> Bernoulli probabilities ``(..., 784)`` in (0, 1)."""
+    """z ``(..., z_dim)`` (with the one-hot label appended for a conditional VAE: ``(..., z_dim + 10)``)
+    -> Bernoulli probabilities ``(..., 784)`` in (0, 1)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        sizes = [config.z_dim, *reversed(config.hidden), config.x_dim]
+        sizes = [config.z_dim + config.labels, *reversed(config.hidden), config.x_dim]
         self.net = _mlp(sizes, config.activation)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -73,14 +75,27 @@ class VAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def model(self, x: torch.Tensor) -> None:
-        """p(z) p(x|z): ``"latent"`` ~ N(0, I), ``"obs"`` ~ Bernoulli(decoder(z)) observed as x."""
+    def with_label(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Append the one-hot label ``y`` ``(..., 10)`` to ``t`` for a conditional VAE; else ``t``."""
+        if not self.config.labels:
+            return t
+        if y is None:
+            raise ValueError("this model is conditioned on the digit label: pass y (one-hot, 10 classes)")
+        return torch.cat([t, y.to(t.dtype).expand(*t.shape[:-1], y.shape[-1])], dim=-1)
+
+    def model(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """p(z) [p(y)] p(x|z[, y]): ``"latent"`` ~ N(0, I), for a conditional VAE ``"label"`` ~
+        OneHotCategorical(1/10) observed as y, and ``"obs"`` ~ Bernoulli(decoder(z[, y])) observed as x."""
         pyro.module("decoder", self.decoder)
         with pyro.plate("data", x.shape[0]):
             loc = x.new_zeros((x.shape[0], self.z_dim))
             scale = x.new_ones((x.shape[0], self.z_dim))
             z = pyro.sample("latent", dist.Normal(loc, scale).to_event(1))
-            probs = self.decoder(z)
+            if self.config.labels:
+                # The label as an observation: scored by a Categorical, log p(y) = log 1/10.
+                prior_y = x.new_full((x.shape[0], self.config.labels), 1.0 / self.config.labels)
+                pyro.sample("label", dist.OneHotCategorical(probs=prior_y), obs=y)
+            probs = self.decoder(self.with_label(z, y))
             # Grey pixels in [0, 1] are not in Bernoulli's support {0, 1}; Pyro's example
             # turns validation off for the same reason. The log-likelihood stays
             # x log p + (1 - x) log(1 - p), i.e. minus the binary cross-entropy.
@@ -90,37 +105,46 @@ class VAE(nn.Module):
                 obs=x.reshape(-1, self.config.x_dim),
             )
 
-    def guide(self, x: torch.Tensor) -> None:
-        """q(z|x) = N(loc(x), diag(scale(x)^2)) for the ``"latent"`` site."""
+    def guide(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """q(z|x[, y]) = N(loc, diag(scale^2)) for the ``"latent"`` site."""
         pyro.module("encoder", self.encoder)
         with pyro.plate("data", x.shape[0]):
-            loc, scale = self.encoder(x)
+            loc, scale = self.encoder(self.with_label(x.reshape(-1, self.config.x_dim), y))
             pyro.sample("latent", dist.Normal(loc, scale).to_event(1))
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Guide parameters.
 
         Parameters
         ----------
         x : Tensor, shape ``(batch, 784)`` or ``(batch, 28, 28)``, values in [0, 1]
+        y : Tensor, shape ``(batch, 10)``, one-hot labels (conditional VAE only)
 
         Returns
         -------
         loc, scale : Tensor, each shape ``(batch, z_dim)``
         """
-        return self.encoder(x.to(self.device, torch.float32))
+        x = x.to(self.device, torch.float32).reshape(-1, self.config.x_dim)
+        return self.encoder(self.with_label(x, None if y is None else y.to(self.device)))
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Bernoulli probabilities of the pixels.
 
         Parameters
         ----------
         z : Tensor, shape ``(..., z_dim)``
+        y : Tensor, shape ``(..., 10)`` or ``(10,)``, one-hot labels (conditional VAE only)
 
         Returns
         -------
         probs : Tensor, shape ``(..., 784)``, values in (0, 1)
         """
-        return self.decoder(z.to(self.device, torch.float32))
+        z = z.to(self.device, torch.float32)
+        return self.decoder(self.with_label(z, None if y is None else y.to(self.device)))
+
+
+def one_hot(labels: torch.Tensor | int, n: int = 10) -> torch.Tensor:
+    """Integer labels ``(...)`` -> float one-hot ``(..., n)``."""
+    return torch.nn.functional.one_hot(torch.as_tensor(labels, dtype=torch.int64), n).to(torch.float32)

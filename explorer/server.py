@@ -97,6 +97,7 @@ class EncodeRequest(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     session: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")  # the tab, for "newest wins"
     seq: int = Field(default=0, ge=0, le=2**53)  # the tab's request counter
+    label: int | None = Field(default=None, ge=0, le=9)  # conditional VAE: the observed digit (default: p(y|x)'s best)
 
 
 class LogPxRequest(EncodeRequest):
@@ -137,6 +138,7 @@ class InterpolateRequest(BaseModel):
     a: list[float] = Field(max_length=512)
     b: list[float] = Field(max_length=512)
     n: int = Field(default=10, ge=2, le=32)
+    label: int | None = Field(default=None, ge=0, le=9)
 
 
 class TraverseRequest(BaseModel):
@@ -145,6 +147,7 @@ class TraverseRequest(BaseModel):
     steps: int = Field(default=9, ge=3, le=15)
     span: float = Field(default=3.0, ge=0.5, le=5.0)
     rows: int = Field(default=16, ge=1, le=64)
+    label: int | None = Field(default=None, ge=0, le=9)
 
 
 class Bye(BaseModel):
@@ -190,9 +193,11 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
             with compute:
                 if req.session and latest.is_stale(req.session, req.seq):
                     return stale  # overtaken while it waited
-                return encode_drawing(m, canvas, k=req.k, seed=req.seed)
+                return encode_drawing(m, canvas, k=req.k, seed=req.seed, label=req.label)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @router.post("/models/{name}/logpx")
     def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
@@ -203,16 +208,18 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
             with compute:
                 if req.session and latest.is_stale(req.session, req.seq):
                     return stale
-                return log_px_drawing(m, canvas, k=req.k, seed=req.seed)
+                return log_px_drawing(m, canvas, k=req.k, seed=req.seed, label=req.label)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @router.post("/models/{name}/interpolate")
     def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
         m = model(name)
         try:
             with compute:
-                return interpolate(m, req.a, req.b, req.n)
+                return interpolate(m, req.a, req.b, req.n, req.label)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
@@ -221,7 +228,7 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
         m = model(name)
         try:
             with compute:
-                return traverse(m, req.z, req.steps, req.span, req.rows, req.kl)
+                return traverse(m, req.z, req.steps, req.span, req.rows, req.kl, req.label)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
@@ -243,19 +250,19 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
                 "rss_mb": round(_rss_mb(), 1)}
 
     @router.get("/models/{name}/prior")
-    def prior(name: str, n: int = 16, seed: int = 0) -> dict[str, Any]:
-        if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31):
-            raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES} and seed in 0..2^31-1")
+    def prior(name: str, n: int = 16, seed: int = 0, label: int | None = None) -> dict[str, Any]:
+        if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31 and (label is None or 0 <= label <= 9)):
+            raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES}, seed in 0..2^31-1, label in 0..9")
         m = model(name)
         with compute:
-            return prior_samples(m, n, seed)
+            return prior_samples(m, n, seed, label)
 
     @router.get("/models/{name}/decode")
-    def decode(name: str, x: float, y: float) -> dict[str, Any]:
+    def decode(name: str, x: float, y: float, label: int | None = None) -> dict[str, Any]:
         m = model(name)
         try:
             with compute:
-                return decode_point(m, x, y)
+                return decode_point(m, x, y, label)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
@@ -294,9 +301,11 @@ def model_card(m: Loaded) -> str:
     elbo = f"{s['test_elbo']:.2f}" if s["test_elbo"] is not None else "n/a"
     where = ("the latent space itself (z is 2-D: no projection)" if s["map"] == "latent"
              else "a UMAP projection of the guide means")
+    acc = f" · label accuracy {s['test_accuracy']:.1%}" if s.get("test_accuracy") is not None else ""
+    kind = " · conditional on the digit label" if s.get("kind") == "cvae" else ""
     return (
-        f"**{s['name']}** · z = {s['z_dim']} · hidden {s['hidden']} ({s['activation']}) · "
-        f"{s['epochs']} epochs · test ELBO **{elbo} nats/image** · active dims {s['active_dims']}/{s['z_dim']} · "
+        f"**{s['name']}**{kind} · z = {s['z_dim']} · hidden {s['hidden']} ({s['activation']}) · "
+        f"{s['epochs']} epochs · test ELBO **{elbo} nats/image**{acc} · active dims {s['active_dims']}/{s['z_dim']} · "
         f"map: {where}"
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ import torch
 
 from explorer.atlas import Atlas, atlas_path_for, load_atlas
 from explorer.checkpoint import Checkpoint, available_checkpoints, checkpoint_dir, load_checkpoint
-from explorer.elbo import kl_per_dim, log_bernoulli, log_px_iwae
+from explorer.elbo import kl_per_dim, label_posterior, log_bernoulli, log_px_iwae
+from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Loaded:
             "log_px": rec.get("test_log_px"),
             "map": self.atlas.meta.get("map"),
             "active_dims": int((self.atlas.kl_mean > 0.01).sum()),
+            "kind": self.ckpt.config.kind,
+            "test_accuracy": rec.get("test_accuracy"),
         }
 
     def bundle(self) -> bytes:
@@ -114,7 +118,8 @@ def _r(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
     return np.round(a.astype(np.float64), nd).tolist()
 
 
-def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) -> dict[str, Any]:
+def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
+                   label: int | None = None) -> dict[str, Any]:
     """Everything the draw panel and the forward-pass lens show for one drawing.
 
     The five steps of one forward pass of the VAE, with the numbers for this drawing:
@@ -136,6 +141,11 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) ->
 
     Returns
     -------
+    For a conditional VAE the label is observed too: ``label`` (or, if None, the most probable label
+    under p(y|x), by Bayes' rule with the ELBO for each label) is the y fed to encoder and decoder, and
+    the ELBO gains log p(y) = log 1/10. Then the result also has ``label_probs`` (10,) and ``styles``
+    (10 x 784 uint8, base64: the guide mean decoded as each digit).
+
     dict with ``input`` (784 uint8, base64), ``loc``/``scale``/``kl_dims``/``grad_loc``/``grad_scale``
     ``(z_dim,)``, ``eps``/``z`` ``(k, z_dim)``, ``samples_img`` (k x 784 uint8, base64),
     ``samples_xy`` ``(k, 2)``, ``mean_img``, ``mean_xy``, ``pixel_nats`` (784 floats: mean over samples
@@ -146,14 +156,28 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) ->
     x28 = to_mnist(canvas)
     vae = m.ckpt.vae
     x = torch.from_numpy(x28.reshape(1, 784)).to(vae.device)
+    extra: dict[str, Any] = {}
+    y = None
+    if vae.config.labels:
+        probs_y = label_posterior(vae, x, 16, torch.Generator().manual_seed(int(seed)))[0]
+        chosen = int(torch.argmax(probs_y)) if label is None else int(label)
+        if not 0 <= chosen < vae.config.labels:
+            raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
+        y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
+        with torch.no_grad():
+            loc_y = vae.encoder(vae.with_label(x, y))[0]
+            styles = vae.decoder(vae.with_label(loc_y.expand(vae.config.labels, -1),
+                                                torch.eye(vae.config.labels, device=vae.device)))
+        extra = {"label": chosen, "label_probs": _r(probs_y), "styles": b64(to_u8(styles)),
+                 "log_py": -math.log(vae.config.labels)}
     with torch.no_grad():
-        loc, scale = vae.encoder(x)
+        loc, scale = vae.encoder(vae.with_label(x, y))
     gen = torch.Generator().manual_seed(int(seed))
     eps = torch.randn((k, loc.shape[1]), generator=gen).to(vae.device)
     # Step 2 with autograd on: gradients reach loc and scale through z (the reparameterization trick).
     loc_g, scale_g = loc.detach().requires_grad_(True), scale.detach().requires_grad_(True)
     z = loc_g + scale_g * eps
-    logits = vae.decoder.logits(z)
+    logits = vae.decoder.logits(vae.with_label(z, y))
     per_pixel = log_bernoulli(logits, x)  # (k, 784) log p(x_i | z)
     recon = per_pixel.sum(-1)  # (k,) log p(x|z_s)
     grad_loc, grad_scale = torch.autograd.grad(recon.mean(), (loc_g, scale_g))
@@ -161,7 +185,7 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) ->
         z = z.detach()
         recon = recon.detach()
         probs = torch.sigmoid(logits.detach())
-        mean_probs = vae.decoder(loc)
+        mean_probs = vae.decoder(vae.with_label(loc, y))
         kl_dims = kl_per_dim(loc, scale)[0]
         kl = kl_dims.sum()
         recon_mean = recon.mean()
@@ -189,41 +213,66 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0) ->
         "pixel_nats": _r(pixel_nats, 3),
         "kl": float(kl),
         "kl_dims": _r(kl_dims),
-        "elbo": float(recon_mean - kl),
+        "elbo": float(recon_mean - kl) + extra.get("log_py", 0.0),
         "active_dims": int((m.atlas.kl_mean > 0.01).sum()),
+        **extra,
     }
 
 
 @torch.no_grad()
-def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Importance-weighted estimate of log p(x) for a drawing (k samples from q(z|x)), nats."""
+def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = 1000, seed: int = 0,
+                   label: int | None = None) -> dict[str, Any]:
+    """Importance-weighted estimate of log p(x) for a drawing (k samples from q(z|x)), nats.
+
+    For a conditional VAE: of log p(x, y) with y = ``label`` (or the most probable label)."""
     if not 1 <= k <= 5000:
         raise ValueError(f"k must be between 1 and 5000, got {k}")
-    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(m.ckpt.vae.device)
+    vae = m.ckpt.vae
+    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(vae.device)
+    y = None
+    if vae.config.labels:
+        if label is None:
+            label = int(torch.argmax(label_posterior(vae, x, 16, torch.Generator().manual_seed(int(seed)))[0]))
+        y = one_hot(label, vae.config.labels)[None]
     gen = torch.Generator().manual_seed(int(seed))
-    return {"model": m.name, "k": k, "seed": int(seed),
-            "log_px": float(log_px_iwae(m.ckpt.vae, x, k, generator=gen)[0])}
+    return {"model": m.name, "k": k, "seed": int(seed), "label": label,
+            "log_px": float(log_px_iwae(vae, x, k, generator=gen, y=y)[0])}
+
+
+def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | None:
+    """The one-hot y a conditional VAE decodes with (``(n, 10)``), or None for the plain VAE."""
+    labels = m.ckpt.config.labels
+    if not labels:
+        return None
+    if label is None or not 0 <= int(label) < labels:
+        raise ValueError(f"this model decodes a chosen digit: label must be in 0..{labels - 1}")
+    return one_hot(int(label), labels).expand(n, labels)
 
 
 @torch.no_grad()
-def prior_samples(m: Loaded, n: int = 16, seed: int = 0) -> dict[str, Any]:
-    """n draws z ~ N(0, I) from the prior, their map positions and decoded images."""
+def prior_samples(m: Loaded, n: int = 16, seed: int = 0, label: int | None = None) -> dict[str, Any]:
+    """n draws z ~ N(0, I) from the prior, their map positions and decoded images (a conditional VAE
+    decodes them as ``label``; by default as the digits 0, 1, ..., 9, 0, ... in turn)."""
     if not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be between 1 and {MAX_SAMPLES}, got {n}")
     gen = torch.Generator().manual_seed(int(seed))
     z = torch.randn((n, m.ckpt.config.z_dim), generator=gen)
-    probs = m.ckpt.vae.decode(z)
+    y = None
+    if m.ckpt.config.labels:
+        y = (one_hot(torch.arange(n) % 10, 10) if label is None else label_onehot(m, label, n))
+    probs = m.ckpt.vae.decode(z, y)
     return {"model": m.name, "seed": int(seed), "n": n, "z": _r(z), "xy": _r(m.atlas.forward(z.numpy())),
             "images": b64(to_u8(probs))}
 
 
 @torch.no_grad()
-def decode_point(m: Loaded, x: float, y: float) -> dict[str, Any]:
-    """The decoder's image for a map position (the Python reference for the page's own decoding)."""
+def decode_point(m: Loaded, x: float, y: float, label: int | None = None) -> dict[str, Any]:
+    """The decoder's image for a map position (the Python reference for the page's own decoding);
+    a conditional VAE decodes it as the digit ``label``."""
     if not (np.isfinite(x) and np.isfinite(y)):
         raise ValueError("map coordinates must be finite numbers")
     z, region = m.atlas.inverse(np.array([[x, y]]))
-    probs = m.ckpt.vae.decode(torch.from_numpy(z))[0]
+    probs = m.ckpt.vae.decode(torch.from_numpy(z), label_onehot(m, label))[0]
     return {"z": _r(z[0], 6), "region": ["inside", "gap", "outside"][int(region[0])],
             "image": to_u8(probs).tolist(), "probs": _r(probs, 6)}
 
@@ -235,7 +284,9 @@ def digit_info(m: Loaded, index: int) -> dict[str, Any]:
     if not 0 <= index < n:
         raise IndexError(f"digit index must be in 0..{n - 1}, got {index}")
     loc = m.atlas.loc[index]
-    probs = m.ckpt.vae.decode(torch.from_numpy(loc[None]))[0]
+    true_label = int(m.atlas.labels[index])
+    y = label_onehot(m, true_label) if m.ckpt.config.labels else None
+    probs = m.ckpt.vae.decode(torch.from_numpy(loc[None]), y)[0]
     return {"index": index, "label": int(m.atlas.labels[index]), "thumb": b64(m.atlas.thumbs[index]),
             "recon": b64(to_u8(probs)), "loc": _r(loc), "scale": _r(m.atlas.scale[index]),
             "xy": _r(m.atlas.xy[index])}
@@ -270,7 +321,7 @@ def make_bundle(m: Loaded) -> bytes:
     header = {
         "model": m.summary(), "arrays": entries, "layers": len(linears),
         "activation": m.ckpt.config.activation, "gap_edge": m.atlas.gap_threshold,
-        "map": m.atlas.meta.get("map"), "kl_mean": _r(m.atlas.kl_mean),
+        "map": m.atlas.meta.get("map"), "kl_mean": _r(m.atlas.kl_mean), "labels": m.ckpt.config.labels,
     }
     hb = json.dumps(header).encode()
     hb += b" " * ((-(4 + len(hb))) % 8)

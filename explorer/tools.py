@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.service import Loaded, _r, b64, to_u8
+from explorer.service import Loaded, _r, b64, label_onehot, to_u8
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -66,8 +66,9 @@ def traversal_grid(z: np.ndarray, order: np.ndarray, steps: int = 9, span: float
 
 
 @torch.no_grad()
-def _decode(m: Loaded, z: np.ndarray) -> np.ndarray:
-    return to_u8(m.ckpt.vae.decode(torch.from_numpy(np.asarray(z, np.float32))))
+def _decode(m: Loaded, z: np.ndarray, label: int | None = None) -> np.ndarray:
+    zt = torch.from_numpy(np.asarray(z, np.float32))
+    return to_u8(m.ckpt.vae.decode(zt, label_onehot(m, label, zt.shape[0])))
 
 
 def check_z(m: Loaded, z: list[float]) -> np.ndarray:
@@ -77,7 +78,7 @@ def check_z(m: Loaded, z: list[float]) -> np.ndarray:
     return a
 
 
-def interpolate(m: Loaded, a: list[float], b: list[float], n: int = 10) -> dict[str, Any]:
+def interpolate(m: Loaded, a: list[float], b: list[float], n: int = 10, label: int | None = None) -> dict[str, Any]:
     """Decoded strips from ``a`` to ``b`` (n images each), straight and spherical, with map paths."""
     if not 2 <= n <= 32:
         raise ValueError("n must be between 2 and 32")
@@ -85,12 +86,12 @@ def interpolate(m: Loaded, a: list[float], b: list[float], n: int = 10) -> dict[
     t = np.linspace(0, 1, n)
     out: dict[str, Any] = {"model": m.name, "n": n, "t": _r(t)}
     for name, path in (("linear", lerp(za, zb, t)), ("slerp", slerp(za, zb, t))):
-        out[name] = {"z": _r(path), "images": b64(_decode(m, path)), "xy": _r(m.atlas.forward(path))}
+        out[name] = {"z": _r(path), "images": b64(_decode(m, path, label)), "xy": _r(m.atlas.forward(path))}
     return out
 
 
 def traverse(m: Loaded, z: list[float], steps: int = 9, span: float = 3.0, rows: int = 16,
-             kl: list[float] | None = None) -> dict[str, Any]:
+             kl: list[float] | None = None, label: int | None = None) -> dict[str, Any]:
     """A grid of decoded images: rows = dimensions (most KL first), columns = values over ±span."""
     if not (3 <= steps <= 15 and 0.5 <= span <= 5 and 1 <= rows <= 64):
         raise ValueError("steps in 3..15, span in 0.5..5, rows in 1..64")
@@ -100,7 +101,7 @@ def traverse(m: Loaded, z: list[float], steps: int = 9, span: float = 3.0, rows:
         raise ValueError("kl must give one finite number per latent dimension")
     order = np.argsort(-weight, kind="stable")[: min(rows, len(z0))]
     grid = traversal_grid(z0, order, steps, span)
-    images = _decode(m, grid.reshape(-1, grid.shape[-1]))
+    images = _decode(m, grid.reshape(-1, grid.shape[-1]), label)
     return {"model": m.name, "dims": order.tolist(), "values": _r(np.linspace(-span, span, steps)),
             "kl": _r(weight[order]), "steps": steps, "images": b64(images)}
 

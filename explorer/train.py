@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from explorer.checkpoint import save_checkpoint
 from explorer.config import ModelConfig, TrainConfig
 from explorer.data import MnistSplit
-from explorer.model import VAE
+from explorer.model import VAE, one_hot
 from explorer.utils import set_seed
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,14 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[
     return list(order.split(batch_size))
 
 
-def evaluate_loss(svi: SVI, data: torch.Tensor, batch_size: int = 1000) -> float:
-    """Pyro example's protocol: sum of ``svi.evaluate_loss`` over the set / its size (nats per image)."""
+def evaluate_loss(svi: SVI, data: torch.Tensor, batch_size: int = 1000, labels: torch.Tensor | None = None) -> float:
+    """Pyro example's protocol: sum of ``svi.evaluate_loss`` over the set / its size (nats per image).
+
+    ``labels`` ``(n, 10)`` one-hot, for a conditional VAE (then the figure is -log p(x, y)'s bound).
+    """
     total = 0.0
     for idx in batches(data.shape[0], batch_size, None):
-        total += svi.evaluate_loss(data[idx])
+        total += svi.evaluate_loss(data[idx], *(() if labels is None else (labels[idx],)))
     return total / data.shape[0]
 
 
@@ -108,6 +111,11 @@ def train(
         x_train = x_train[: train_cfg.train_subset]
     x_train = x_train.to(device)
     x_test = test_set.images.to(device) if test_set is not None else None
+    # A conditional VAE observes the one-hot digit label too.
+    y_train = y_test = None
+    if model_cfg.labels:
+        y_train = one_hot(train_set.labels[: x_train.shape[0]], model_cfg.labels).to(device)
+        y_test = one_hot(test_set.labels, model_cfg.labels).to(device) if test_set is not None else None
     gen = torch.Generator().manual_seed(train_cfg.seed)
 
     history: list[dict[str, float]] = []
@@ -127,14 +135,14 @@ def train(
             total, seen = 0.0, 0
             t0 = time.perf_counter()
             for idx in bar:
-                total += svi.step(x_train[idx])
+                total += svi.step(x_train[idx], *(() if y_train is None else (y_train[idx],)))
                 seen += idx.shape[0]
                 bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
             seconds = time.perf_counter() - t0
             entry = {"epoch": epoch + 1, "train_loss": total / seen, "seconds": seconds}
             last = epoch + 1 == train_cfg.epochs
             if x_test is not None and ((epoch + 1) % train_cfg.test_every == 0 or last):
-                test_loss = evaluate_loss(svi, x_test)
+                test_loss = evaluate_loss(svi, x_test, labels=y_test)
                 entry["test_loss"] = test_loss
             if isinstance(optimizer, pyro.optim.PyroLRScheduler):
                 optimizer.step()

@@ -203,3 +203,29 @@ def test_prior_toggle_overlays_samples(page):
     assert page.locator("[data-vx=priorimgs] canvas").count() == 16
     page.uncheck("[data-vx=prior]")
     assert page.evaluate("window.vx.priorPts") is None and overlay_ink(page) == 0
+
+
+def test_label_aware_model_in_the_page(page, app_server):
+    page.select_option("[data-vx=model]", "mnist-cvae-z16")
+    page.wait_for_selector(".vx-root[data-ready=mnist-cvae-z16]", timeout=30_000)
+    assert page.locator("[data-vx=labelcard]").is_visible() and page.locator("[data-vx=labelpick]").is_visible()
+    draw_stroke(page, SEVEN)
+    res = wait_encoded(page, "mnist-cvae-z16")
+    page.wait_for_function("!window.vx.inflight", timeout=20_000)
+    res = page.evaluate("window.vx.lastEncode")
+    assert len(res["label_probs"]) == 10
+    assert page.locator("[data-vx=labelprobs] rect").count() == 10
+    assert page.locator("[data-vx=styles] canvas").count() == 10
+    assert int(page.locator("[data-vx-num=label]").inner_text()) == res["label"]
+    assert float(page.locator("[data-vx-num=logpy]").inner_text().replace("−", "-")) == pytest.approx(-2.30, abs=0.01)
+    # the class picker decodes the ring's z as the chosen digit, equal to the Python decoder
+    page.select_option("[data-vx=label]", "3")
+    x, y, img = page.evaluate("[vx.handle.x, vx.handle.y, Array.from(vx.dragImage)]")
+    ref = get_json(f"{app_server.url}api/models/mnist-cvae-z16/decode?x={x}&y={y}&label=3")
+    assert max(abs(a - b) for a, b in zip(img, ref["image"], strict=True)) <= 1
+    page.select_option("[data-vx=label]", "8")
+    assert page.evaluate("Array.from(vx.dragImage)") != img
+    # the plain models hide the label UI again
+    page.select_option("[data-vx=model]", "mnist-z16")
+    page.wait_for_selector(".vx-root[data-ready=mnist-z16]", timeout=30_000)
+    assert not page.locator("[data-vx=labelcard]").is_visible()

@@ -20,6 +20,8 @@
     <label>Model <select data-vx="model" aria-label="model"></select></label>
     <label>Samples K <select data-vx="k" aria-label="samples">
       <option>4</option><option>8</option><option selected>16</option><option>32</option><option>64</option></select></label>
+    <label data-vx="labelpick" class="vx-labelpick" hidden title="the conditional model decodes the ring's z as this digit">Decode as digit
+      <select data-vx="label" aria-label="digit to decode as">${[...Array(10).keys()].map((d) => `<option>${d}</option>`).join("")}</select></label>
     <button data-vx="resample" type="button" title="draw new samples z ~ q(z|x)">Resample</button>
     <button data-vx="clear" type="button" title="empty the canvas">Clear</button>
     <label title="overlay samples z ~ N(0, I) on the map"><input type="checkbox" data-vx="prior"> Prior samples</label>
@@ -64,6 +66,15 @@
     </section>
   </div>
   <div class="vx-panels">
+    <div class="vx-card vx-wide" data-vx="labelcard" hidden>
+      <h3>The label y, observed: scored by a Categorical <code>pyro.sample("label", dist.OneHotCategorical(probs=0.1), obs=y)</code></h3>
+      <div class="vx-row">
+        <div class="vx-col"><div class="vx-caption">p(y|x) for your drawing: Bayes' rule with the ELBO of each label as log p(x, y)</div>
+          <div data-vx="labelprobs"></div></div>
+        <div class="vx-col"><div class="vx-caption">Style vs content: your drawing's z (its style) decoded as each of the ten digits</div>
+          <div class="vx-grid" data-vx="styles"></div></div>
+      </div>
+    </div>
     <div class="vx-card vx-wide vx-lens">
       <h3>One forward pass of the VAE, step by step, for your drawing <span class="vx-note">(all numbers in nats, as Pyro computes them)</span></h3>
       <div class="vx-steps">
@@ -80,7 +91,7 @@
           <div data-vx="step3"><p class="vx-empty">KL per dimension appears here.</p></div>
         </div>
         <div class="vx-step">
-          <div class="vx-stephead"><b>4 · Decode and score</b> <code>pyro.sample("obs", dist.Bernoulli(self.decoder(z)).to_event(1), obs=x)</code></div>
+          <div class="vx-stephead"><b>4 · Decode and score</b> <code data-vx="step4code">pyro.sample("obs", dist.Bernoulli(self.decoder(z)).to_event(1), obs=x)</code></div>
           <div data-vx="step4"><p class="vx-empty">The decoder's probabilities and the reconstruction term appear here.</p></div>
         </div>
         <div class="vx-step">
@@ -178,8 +189,13 @@
   }
 
   function softplus(x) { return x > 20 ? x : Math.log1p(Math.exp(x)); }  // torch.nn.Softplus
-  function decode(m, z, out) {
+  function decode(m, z, out, label) {
     let x = z;
+    if (m.header.labels) {  // a conditional VAE decodes [z, one-hot(label)]
+      x = new Float64Array(z.length + m.header.labels);
+      x.set(z);
+      x[z.length + (label || 0)] = 1;
+    }
     for (let li = 0; li < m.layers.length; li++) {
       const { W, b } = m.layers[li], rows = W.shape[0], cols = W.shape[1], w = W.data, y = m.buffers[li];
       const last = li === m.layers.length - 1, relu = m.header.activation === "relu";
@@ -267,7 +283,7 @@
     const S = {
       models: {}, model: null, name: null, handle: null, seed: 1, drawn: false, seq: 0, inflight: null,
       dragImage: new Uint8Array(784), dragZ: null, lastEncode: null, digitCache: new Map(),
-      cloud: null, priorPts: null,
+      cloud: null, priorPts: null, label: 0,
       session: (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)).replace(/[^A-Za-z0-9-]/g, ""),
       stats: { drag: [], draw: [], mapDrawn: null, lens: { request: [], render: [], logpx: [], interpolate: [], traverse: [] } }, lastLogPx: null, lastPrior: null, lastBody: null,
     };
@@ -346,7 +362,7 @@
     }
     function decodeHandle(t0) {
       const m = S.model, r = latentAt(m, S.handle.x, S.handle.y);
-      decode(m, r.z, S.dragImage);
+      decode(m, r.z, S.dragImage, S.label);
       S.dragZ = r.z;
       paintGrey($("dragimg"), S.dragImage);
       $("dragtxt").innerHTML = `<b>position</b> (${fmt(S.handle.x)}, ${fmt(S.handle.y)})<br>` +
@@ -387,7 +403,10 @@
       paintGrey($("orig"), b64bytes(d.thumb));
       paintGrey($("recon"), b64bytes(d.recon));
       $("digittxt").textContent = `test digit #${d.index}, label ${d.label}` + (moveHandle ? " — the ring moved to it" : "");
-      if (moveHandle) { S.handle = { x: d.xy[0], y: d.xy[1] }; placeHandle(); decodeHandle(); }
+      if (moveHandle) {
+        if (S.model.header.labels) { S.label = d.label; $("label").value = String(d.label); }
+        S.handle = { x: d.xy[0], y: d.xy[1] }; placeHandle(); decodeHandle();
+      }
     }
 
     async function loadModel(name) {
@@ -401,6 +420,8 @@
       }
       S.model = m; S.name = name; S.cloud = null; S.priorPts = null; S.paths = null;
       $("csv").href = `/api/models/${encodeURIComponent(name)}/map.csv`;
+      $("labelpick").hidden = !m.header.labels; $("labelcard").hidden = !m.header.labels;
+      $("step4code").textContent = `pyro.sample("obs", dist.Bernoulli(self.decoder(${m.header.labels ? "[z, y]" : "z"})).to_event(1), obs=x)`;
       const t0 = performance.now();
       await Plotly.react(mapDiv, mapTraces(m), layout(m), { responsive: true, scrollZoom: true, displaylogo: false,
         modeBarButtonsToRemove: ["select2d", "lasso2d"] });
@@ -506,6 +527,7 @@
       paintGrey($("input"), b64bytes(res.input));
       paintGrey($("meanimg"), b64bytes(res.mean_img));
       renderPosterior(res);
+      renderLabel(res);
       renderStep2(res);
       renderStep3(res);
       renderStep4(res);
@@ -555,6 +577,20 @@
       return s + "</svg>";
     }
 
+    function renderLabel(res) {
+      if (!res.label_probs) return;
+      const W = 520, H = 150, bw = W / 10;
+      let svg = `<svg viewBox="0 0 ${W} ${H}" class="vx-svg vx-labels" role="img" aria-label="p(y|x)">`;
+      res.label_probs.forEach((p, d) => {
+        const h = (H - 40) * p;
+        svg += `<rect x="${d * bw + 6}" y="${H - 22 - h}" width="${bw - 12}" height="${Math.max(1, h)}" class="${d === res.label ? "vx-chosen" : "vx-kl"}"><title>p(y=${d}|x) = ${fmt(p, 3)}</title></rect>` +
+          `<text x="${d * bw + bw / 2}" y="${H - 6}" class="vx-tick" text-anchor="middle">${d}</text>` +
+          `<text x="${d * bw + bw / 2}" y="${H - 26 - h}" class="vx-tick" text-anchor="middle">${p >= 0.01 ? fmt(p, 2) : ""}</text>`;
+      });
+      $("labelprobs").innerHTML = svg + `</svg><div class="vx-caption">The model reads your drawing as a <b data-vx-num="label">${res.label}</b>; the ELBO below observes y = ${res.label}.</div>`;
+      strip($("styles"), b64bytes(res.styles), 10);
+    }
+
     function renderStep2(res) {
       const zd = res.loc.length, order = [...Array(zd).keys()].sort((a, b) => res.kl_dims[b] - res.kl_dims[a]).slice(0, Math.min(zd, 4));
       const norm = (v) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
@@ -599,9 +635,10 @@
         <tr><td>reconstruction E<sub>q</sub>[log p(x|z)]<br><span class="vx-note">−BCE, mean of K = ${res.k} ± s.e.</span></td>
             <td class="vx-num" data-vx-num="recon">${fmt(res.recon)} <span class="vx-pm">± ${fmt(res.recon_se)}</span></td></tr>
         <tr><td>− KL(q(z|x) ‖ N(0, I))<br><span class="vx-note">closed form</span></td><td class="vx-num" data-vx-num="kl">−${fmt(res.kl)}</td></tr>
-        <tr class="vx-total"><td>ELBO = reconstruction − KL</td><td class="vx-num" data-vx-num="elbo">${fmt(res.elbo)}</td></tr>
+        ${res.log_py !== undefined ? `<tr><td>+ log p(y) = log 1/10<br><span class="vx-note">the label y = ${res.label}, scored by a Categorical</span></td><td class="vx-num" data-vx-num="logpy">${fmt(res.log_py)}</td></tr>` : ""}
+        <tr class="vx-total"><td>ELBO = reconstruction − KL${res.log_py !== undefined ? " + log p(y)" : ""}</td><td class="vx-num" data-vx-num="elbo">${fmt(res.elbo)}</td></tr>
         <tr><td>Pyro's loss = −ELBO<br><span class="vx-note">what <code>svi.step</code> minimizes</span></td><td class="vx-num" data-vx-num="loss">${fmt(-res.elbo)}</td></tr>
-        <tr><td>log p(x), importance-weighted<br><span class="vx-note">k = 1,000 samples from q(z|x)</span></td><td class="vx-num" data-vx-num="logpx" data-state="computing">computing…</td></tr>
+        <tr><td>log p(x${res.log_py !== undefined ? ", y" : ""}), importance-weighted<br><span class="vx-note">k = 1,000 samples from q(z|x)</span></td><td class="vx-num" data-vx-num="logpx" data-state="computing">computing…</td></tr>
         <tr><td>gap log p(x) − ELBO<br><span class="vx-note">≥ 0: what the ELBO leaves out</span></td><td class="vx-num" data-vx-num="gap">…</td></tr>
       </table>`;
     }
@@ -628,7 +665,8 @@
         $("priorimgs").innerHTML = "";
         return;
       }
-      const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/prior?n=16&seed=${S.seed}`);
+      const lab = S.model.header.labels ? `&label=${S.label}` : "";
+      const r = await fetch(`/api/models/${encodeURIComponent(S.name)}/prior?n=16&seed=${S.seed}${lab}`);
       if (!r.ok) { status("prior samples could not be drawn", "error"); return; }
       const res = await r.json();
       S.priorPts = res.xy; drawOverlay();
@@ -644,6 +682,7 @@
 
     // ----- tools: interpolation, traversal, model comparison, export, presenter mode -----
     const AB = { A: null, B: null };
+    const labelFor = () => (S.model && S.model.header.labels ? S.label : null);
     function ringZ() { return S.dragZ ? Array.from(S.dragZ) : null; }
     function drawZ() { return S.lastEncode ? S.lastEncode.loc.slice() : null; }
     function setEnd(which, z, what) {
@@ -670,7 +709,7 @@
       if (!(AB.A && AB.B)) { status("set A and B first", "warn"); return; }
       if (AB.A.model !== S.name || AB.B.model !== S.name) { status("A and B were set with another model: set them again", "warn"); return; }
       try {
-        const res = await postJSON("interpolate", { a: AB.A.z, b: AB.B.z, n: 10 });
+        const res = await postJSON("interpolate", { a: AB.A.z, b: AB.B.z, n: 10, label: labelFor() });
         strip($("lin"), b64bytes(res.linear.images), res.n);
         strip($("slerp"), b64bytes(res.slerp.images), res.n);
         S.paths = [res.linear.xy, res.slerp.xy]; drawOverlay();
@@ -684,7 +723,8 @@
       if (!z) { status(from === "drawing" ? "draw a digit first" : "the ring has no position yet", "warn"); return; }
       const kl = from === "drawing" ? S.lastEncode.kl_dims : null;
       try {
-        const res = await postJSON("traverse", { z, kl, steps: 9, span: 3, rows: 16 });
+        const res = await postJSON("traverse", { z, kl, steps: 9, span: 3, rows: 16,
+          label: from === "drawing" && S.lastEncode.label !== undefined ? S.lastEncode.label : labelFor() });
         const u8 = b64bytes(res.images), box = $("trav");
         let html = "";
         for (let r = 0; r < res.dims.length; r++) {
@@ -714,10 +754,10 @@
     async function renderModelTable() {
       const info = await (await fetch("/api/models")).json();
       const rows = info.models.filter((m) => !m.error).map((m) => `<tr><td><b>${m.name}</b></td><td>${m.z_dim}</td><td>${m.hidden.join("-")}</td>
-        <td>${m.epochs}</td><td class="vx-num">${fmt(m.test_elbo)}</td><td class="vx-num">${fmt(m.log_px)}</td><td>${m.active_dims}/${m.z_dim}</td></tr>`).join("");
+        <td>${m.epochs}</td><td class="vx-num">${fmt(m.test_elbo)}</td><td class="vx-num">${fmt(m.log_px)}</td><td>${m.active_dims}/${m.z_dim}</td><td>${m.test_accuracy != null ? (100 * m.test_accuracy).toFixed(1) + " %" : "–"}</td></tr>`).join("");
       $("modeltable").innerHTML = `<table class="vx-table" data-vx="models-table"><tr><th>model</th><th>z</th><th>hidden</th><th>epochs</th>
-        <th>test ELBO</th><th>log p(x) (IWAE)</th><th>active dims</th></tr>${rows}</table>
-        <p class="vx-caption">Test figures in nats per image over the 10,000 MNIST test digits (Pyro example protocol; IWAE with k = 200).</p>`;
+        <th>test ELBO</th><th>log p(x) (IWAE)</th><th>active dims</th><th>label accuracy</th></tr>${rows}</table>
+        <p class="vx-caption">Test figures in nats per image over the 10,000 MNIST test digits (Pyro example protocol; IWAE with k = 200). For the conditional model they bound log p(x, y), the label observed.</p>`;
       const sel = $("compare");
       sel.innerHTML = '<option value="">(choose a model)</option>' + info.models.filter((m) => !m.error).map((m) => `<option>${m.name}</option>`).join("");
     }
@@ -774,6 +814,10 @@
     $("trav-png").addEventListener("click", () => savePNG(Array.from($("trav").querySelectorAll("canvas")), 9,
       $("trav-repro").textContent, `traversal-${S.name}.png`));
     $("compare").addEventListener("change", runCompare);
+    $("label").addEventListener("change", (e) => {
+      S.label = Number(e.target.value); decodeHandle();
+      if ($("prior").checked) togglePrior();
+    });
     $("samples-png").addEventListener("click", () => savePNG(Array.from($("samples").children), 8,
       $("repro").textContent, `samples-${S.name}-seed${S.seed}.png`));
     $("present").addEventListener("click", () => {
