@@ -128,6 +128,20 @@ def test_export_csv_and_samples_png(page):
 
 
 @pytest.mark.browser
+def test_every_image_grid_saves_a_png(page):
+    page.check("[data-vx=prior]")
+    page.wait_for_function("window.vx.lastPrior !== null", timeout=10_000)
+    with page.expect_download() as dl:
+        page.click("[data-vx=prior-png]")
+    assert "seed" in dl.value.suggested_filename and dl.value.path().read_bytes()[:4] == b"\x89PNG"
+    page.click("[data-vx=trav-ring]")
+    page.wait_for_function("window.vx.lastTraverse", timeout=20_000)
+    with page.expect_download() as dl:
+        page.click("[data-vx=trav-png]")
+    assert dl.value.path().read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.browser
 def test_models_side_by_side(page):
     page.wait_for_selector("[data-vx=models-table] tr >> nth=3", timeout=20_000)
     table = page.locator("[data-vx=models-table]").inner_text()

@@ -71,7 +71,8 @@
       <div class="vx-row">
         <div class="vx-col"><div class="vx-caption">p(y|x) for your drawing: Bayes' rule with the ELBO of each label as log p(x, y)</div>
           <div data-vx="labelprobs"></div></div>
-        <div class="vx-col"><div class="vx-caption">Style vs content: your drawing's z (its style) decoded as each of the ten digits</div>
+        <div class="vx-col"><div class="vx-caption">Style vs content: your drawing's z (its style) decoded as each of the ten digits
+          <button type="button" data-vx="styles-png" class="vx-mini">Save PNG</button></div>
           <div class="vx-grid" data-vx="styles"></div></div>
       </div>
     </div>
@@ -106,7 +107,7 @@
       <div class="vx-repro" data-vx="repro"></div>
     </div>
     <div class="vx-card">
-      <h3>Samples from the prior N(0, I), decoded</h3>
+      <h3>Samples from the prior N(0, I), decoded <button type="button" data-vx="prior-png" class="vx-mini">Save PNG</button></h3>
       <div class="vx-grid" data-vx="priorimgs"></div>
       <div class="vx-caption" data-vx="priortxt">Tick “Prior samples” above: they land on the map too, some in the holes between clusters.</div>
     </div>
@@ -818,6 +819,10 @@
       S.label = Number(e.target.value); decodeHandle();
       if ($("prior").checked) togglePrior();
     });
+    $("prior-png").addEventListener("click", () => savePNG(Array.from($("priorimgs").children), 8,
+      $("priortxt").textContent.split(";")[0], `prior-${S.name}-seed${S.seed}.png`));
+    $("styles-png").addEventListener("click", () => savePNG(Array.from($("styles").children), 10,
+      S.lastEncode ? `styles: model ${S.lastEncode.model}, seed ${S.lastEncode.seed}, digits 0-9` : "", `styles-${S.name}.png`));
     $("samples-png").addEventListener("click", () => savePNG(Array.from($("samples").children), 8,
       $("repro").textContent, `samples-${S.name}-seed${S.seed}.png`));
     $("present").addEventListener("click", () => {
