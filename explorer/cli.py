@@ -226,7 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.serve import serve
 
     serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser,
-          args.threads)
+          args.threads, announce=lambda line: print(line, flush=True))
     return 0
 
 

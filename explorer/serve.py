@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str | None, share: bool,
-          open_browser: bool, threads: int = 1) -> None:
+          open_browser: bool, threads: int = 1, announce: Callable[[str], None] = log.info) -> None:
+    """Start the app and block until Ctrl-C. ``announce`` receives the "ready at URL" line (the CLI
+    prints it)."""
     import torch
     import uvicorn  # heavy imports only when serving
 
@@ -70,9 +73,9 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     def announce() -> None:
         while not server.started:
             time.sleep(0.05)
-        print(f"VAE explorer ready at {url}  (model {default.name} on {dev}; Ctrl-C stops)", flush=True)
+        announce(f"VAE explorer ready at {url}  (model {default.name} on {dev}; Ctrl-C stops)")
         if share:
-            print(f"public link: {_share(host, port)}", flush=True)
+            announce(f"public link: {_share(host, port)}")
         if open_browser:
             webbrowser.open(url)
 
