@@ -184,35 +184,29 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
         return Response(model(name).bundle(), media_type="application/octet-stream",
                         headers={"Cache-Control": "private, max-age=3600"})
 
-    @router.post("/models/{name}/encode")
-    def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
+    def drawing_route(name: str, req: EncodeRequest, compute_fn) -> dict[str, Any]:
+        """Shared path of the routes that take a drawing: newest request wins, one computation per
+        core, a blank canvas is a message, a bad value a 422."""
         m, canvas = model(name), _canvas(req)
-        if req.session and latest.is_stale(req.session, req.seq):
-            return stale  # the newest request wins; this one costs nothing
         try:
+            if req.session and latest.is_stale(req.session, req.seq):
+                return stale  # the newest request wins; this one costs nothing
             with compute:
                 if req.session and latest.is_stale(req.session, req.seq):
                     return stale  # overtaken while it waited
-                return encode_drawing(m, canvas, k=req.k, seed=req.seed, label=req.label)
+                return compute_fn(m, canvas, k=req.k, seed=req.seed, label=req.label)
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
+    @router.post("/models/{name}/encode")
+    def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
+        return drawing_route(name, req, encode_drawing)
+
     @router.post("/models/{name}/logpx")
     def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
-        m, canvas = model(name), _canvas(req)
-        if req.session and latest.is_stale(req.session, req.seq):
-            return stale
-        try:
-            with compute:
-                if req.session and latest.is_stale(req.session, req.seq):
-                    return stale
-                return log_px_drawing(m, canvas, k=req.k, seed=req.seed, label=req.label)
-        except BlankDrawingError as exc:
-            return JSONResponse({"blank": True, "message": str(exc)}, status_code=200)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        return drawing_route(name, req, log_px_drawing)
 
     @router.post("/models/{name}/interpolate")
     def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
