@@ -21,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -252,7 +252,7 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
             return prior_samples(m, n, seed, label)
 
     @router.get("/models/{name}/decode")
-    def decode(name: str, x: float, y: float, label: int | None = None) -> dict[str, Any]:
+    def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
         m = model(name)
         try:
             with compute:

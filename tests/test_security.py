@@ -68,6 +68,8 @@ def test_huge_body_is_refused(client):
     ("/api/models/mnist-z16/decode?x=inf&y=0", 422),
     ("/api/models/mnist-z16/decode?x=abc&y=0", 422),
     ("/api/models/mnist-z16/prior?n=100000", 422),
+    ("/api/models/mnist-z16/decode?x=0&y=0&label=11", 422),
+    ("/api/models/mnist-cvae-z16/decode?x=0&y=0", 422),
 ])
 def test_out_of_range_queries(client, path, status):
     assert client.get(path).status_code == status
