@@ -10,7 +10,14 @@ from pathlib import Path
 DESCRIPTION = """\
 Interactive explorer of a Pyro VAE's latent space on MNIST.
 
-With no command, starts the app (same as `python -m explorer serve`)."""
+With no command, starts the app (same as `python -m explorer serve`); the app's flags may be given
+directly, e.g. `python -m explorer --port 8000 --no-browser` (see `python -m explorer serve --help`).
+
+Typical use:
+  python -m explorer                                   open the app on http://127.0.0.1:7860
+  python -m explorer train --preset mnist-z16 --out checkpoints/mnist-z16.safetensors
+  python -m explorer evaluate mnist-z16 --k 200        test ELBO and log p(x) of a checkpoint
+  python -m explorer atlas mnist-z16                   rebuild the map the app loads"""
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
