@@ -208,23 +208,23 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
     def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
         return drawing_route(name, req, log_px_drawing)
 
-    @router.post("/models/{name}/interpolate")
-    def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
-        m = model(name)
+    def computed(fn, *args) -> dict[str, Any]:
+        """Run a model computation in its turn (one per core); a bad value is a 422, a missing index a 404."""
         try:
             with compute:
-                return interpolate(m, req.a, req.b, req.n, req.label)
+                return fn(*args)
+        except IndexError as exc:
+            raise HTTPException(404, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
+    @router.post("/models/{name}/interpolate")
+    def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
+        return computed(interpolate, model(name), req.a, req.b, req.n, req.label)
+
     @router.post("/models/{name}/traverse")
     def traverse_route(name: str, req: TraverseRequest) -> dict[str, Any]:
-        m = model(name)
-        try:
-            with compute:
-                return traverse(m, req.z, req.steps, req.span, req.rows, req.kl, req.label)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        return computed(traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
 
     @router.get("/models/{name}/map.csv")
     def map_csv_route(name: str) -> Response:
@@ -247,27 +247,15 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
     def prior(name: str, n: int = 16, seed: int = 0, label: int | None = None) -> dict[str, Any]:
         if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31 and (label is None or 0 <= label <= 9)):
             raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES}, seed in 0..2^31-1, label in 0..9")
-        m = model(name)
-        with compute:
-            return prior_samples(m, n, seed, label)
+        return computed(prior_samples, model(name), n, seed, label)
 
     @router.get("/models/{name}/decode")
     def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
-        m = model(name)
-        try:
-            with compute:
-                return decode_point(m, x, y, label)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        return computed(decode_point, model(name), x, y, label)
 
     @router.get("/models/{name}/digit/{index}")
     def digit(name: str, index: int) -> dict[str, Any]:
-        m = model(name)
-        try:
-            with compute:
-                return digit_info(m, index)
-        except IndexError as exc:
-            raise HTTPException(404, str(exc)) from None
+        return computed(digit_info, model(name), index)
 
     return router
 

@@ -164,14 +164,12 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
         if not 0 <= chosen < vae.config.labels:
             raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
         y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
-        with torch.no_grad():
-            loc_y = vae.encoder(vae.with_label(x, y))[0]
-            styles = vae.decoder(vae.with_label(loc_y.expand(vae.config.labels, -1),
-                                                torch.eye(vae.config.labels, device=vae.device)))
-        extra = {"label": chosen, "label_probs": _r(probs_y), "styles": b64(to_u8(styles)),
-                 "log_py": -math.log(vae.config.labels)}
+        extra = {"label": chosen, "label_probs": _r(probs_y), "log_py": -math.log(vae.config.labels)}
     with torch.no_grad():
         loc, scale = vae.encoder(vae.with_label(x, y))
+        if y is not None:  # style vs content: this drawing's z decoded as each of the ten digits
+            eye = torch.eye(vae.config.labels, device=vae.device)
+            extra["styles"] = b64(to_u8(vae.decoder(vae.with_label(loc.expand(vae.config.labels, -1), eye))))
     gen = torch.Generator().manual_seed(int(seed))
     eps = torch.randn((k, loc.shape[1]), generator=gen).to(vae.device)
     # Step 2 with autograd on: gradients reach loc and scale through z (the reparameterization trick).

@@ -22,6 +22,16 @@ def _data_dir() -> Path:
     return shared if (shared / "MNIST" / "raw").is_dir() else resolve_data_dir()
 
 
+class PickleBomb:
+    """Unpickling this creates the file ``marker``: proof that a loader ran code it should not have."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
 @pytest.fixture(autouse=True)
 def _clean_param_store():
     pyro.clear_param_store()

@@ -11,6 +11,8 @@ from explorer.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
 from explorer.config import ModelConfig
 from explorer.model import VAE
 
+from conftest import PickleBomb
+
 SHIPPED = CHECKPOINT_DIR / "mnist-z16.atlas.npz"
 
 
@@ -65,16 +67,12 @@ def test_missing_truncated_and_pickled_atlases(ckpt_and_atlas, tmp_path):
         load_atlas(trunc)
     marker = tmp_path / "PWNED"
 
-    class Boom:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     evil = tmp_path / "evil.atlas.npz"
-    evil.write_bytes(pickle.dumps(Boom()))
+    evil.write_bytes(pickle.dumps(PickleBomb(marker)))
     with pytest.raises(AtlasError, match="evil.atlas.npz"):
         load_atlas(evil)
     evil2 = tmp_path / "evil2.atlas.npz"
-    np.savez(evil2, meta=np.array([Boom()], dtype=object), loc=np.zeros((2, 2)))
+    np.savez(evil2, meta=np.array([PickleBomb(marker)], dtype=object), loc=np.zeros((2, 2)))
     with pytest.raises(AtlasError, match="evil2.atlas.npz"):
         load_atlas(evil2)
     assert not marker.exists()

@@ -11,6 +11,8 @@ from explorer.checkpoint import CheckpointError, load_checkpoint, read_metadata,
 from explorer.config import ModelConfig
 from explorer.model import VAE
 
+from conftest import PickleBomb
+
 
 @pytest.fixture
 def saved(tmp_path):
@@ -75,24 +77,16 @@ def test_foreign_safetensors_without_metadata(tmp_path):
         load_checkpoint(bad)
 
 
-class _Boom:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_pickle_is_refused_and_never_executed(tmp_path):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.safetensors"
-    evil.write_bytes(pickle.dumps(_Boom(str(marker))))
+    evil.write_bytes(pickle.dumps(PickleBomb(str(marker))))
     with pytest.raises(CheckpointError, match="evil.safetensors: not a readable"):
         load_checkpoint(evil)
     assert not marker.exists()
     # A torch.save file (pickle inside a zip) is refused too.
     evil_pt = tmp_path / "evil.pt"
-    torch.save({"x": _Boom(str(marker))}, evil_pt)
+    torch.save({"x": PickleBomb(str(marker))}, evil_pt)
     with pytest.raises(CheckpointError, match="evil.pt"):
         load_checkpoint(evil_pt)
     assert not marker.exists()

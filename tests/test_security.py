@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from conftest import ROOT, AppProcess, free_port
+from conftest import ROOT, AppProcess, PickleBomb, free_port
 
 
 @pytest.fixture(scope="module")
@@ -105,18 +105,10 @@ def _run(args, timeout=120):
                           timeout=timeout)
 
 
-class _Boom:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_pickle_as_checkpoint_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.safetensors"
-    evil.write_bytes(pickle.dumps(_Boom(str(marker))))
+    evil.write_bytes(pickle.dumps(PickleBomb(str(marker))))
     res = _run(["--checkpoint", str(evil), "--no-browser", "--port", str(free_port())])
     assert res.returncode == 2 and "evil.safetensors" in res.stderr and "never loaded" in res.stderr
     assert "Traceback" not in res.stderr and not marker.exists()
@@ -128,7 +120,7 @@ def test_pickle_as_atlas_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "PWNED"
     ck = tmp_path / "m.safetensors"
     shutil.copy(ROOT / "checkpoints" / "mnist-z2.safetensors", ck)
-    (tmp_path / "m.atlas.npz").write_bytes(pickle.dumps(_Boom(str(marker))))
+    (tmp_path / "m.atlas.npz").write_bytes(pickle.dumps(PickleBomb(str(marker))))
     res = _run(["--checkpoint", str(ck), "--no-browser", "--port", str(free_port())])
     assert res.returncode == 2 and "m.atlas.npz" in res.stderr and "Traceback" not in res.stderr
     assert not marker.exists()
