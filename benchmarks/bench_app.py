@@ -58,7 +58,7 @@ def main() -> None:
                             stderr=subprocess.STDOUT, text=True)
     try:
         for out in proc.stdout:
-            if "ready at" in out:
+            if out.startswith("VAE explorer ready at http"):
                 break
         t_server = time.perf_counter() - t_start
         page.goto(url)

@@ -132,7 +132,7 @@ def run(users: int, seconds: float, url: str | None, model: str = "mnist-z16") -
                                  "--checkpoint", model], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
-            if "ready at" in line:
+            if line.startswith("VAE explorer ready at http"):
                 break
     host = urlparse(url).hostname or ""
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:

@@ -70,7 +70,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
-    def announce() -> None:
+    def when_started() -> None:
         while not server.started:
             time.sleep(0.05)
         announce(f"VAE explorer ready at {url}  (model {default.name} on {dev}; Ctrl-C stops)")
@@ -79,7 +79,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
         if open_browser:
             webbrowser.open(url)
 
-    threading.Thread(target=announce, daemon=True).start()
+    threading.Thread(target=when_started, daemon=True).start()
     server.run()
 
 

@@ -103,7 +103,7 @@ class AppProcess:
             if not line and self.proc.poll() is not None:
                 raise RuntimeError("app exited early:\n" + "".join(self.output))
             self.output.append(line)
-            if "ready at" in line:
+            if line.startswith("VAE explorer ready at http"):
                 return
         self.stop()
         raise RuntimeError("app did not start in 120 s:\n" + "".join(self.output))

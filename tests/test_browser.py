@@ -30,6 +30,8 @@ def wait_encoded(pg, model=None, seq_before=0):
 
 
 def test_page_loads_offline_with_the_map(page, app_server):
+    assert app_server.output[-1].startswith(f"VAE explorer ready at {app_server.url}")
+    assert not any("Traceback" in line for line in app_server.output)
     n = page.evaluate("document.querySelector('[data-vx=map]').data.slice(0, 10).reduce((a, t) => a + t.x.length, 0)")
     assert n == 10_000
     assert page.evaluate("typeof Plotly") == "object"
