@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.spatial import Delaunay
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class Atlas:
     neighbors: np.ndarray
     kl_mean: np.ndarray
     meta: dict[str, Any]
+    _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def z_dim(self) -> int:
@@ -120,7 +122,7 @@ class Atlas:
             2 outside the data's region.
         """
         p = np.asarray(p, dtype=np.float64).reshape(-1, 2)
-        tri = self._delaunay.find_simplex(p)
+        tri = self._triangulation().find_simplex(p)
         z = np.empty((p.shape[0], self.z_dim), dtype=np.float32)
         region = np.zeros(p.shape[0], dtype=np.int8)
         for i, (pt, t) in enumerate(zip(p, tri, strict=True)):
@@ -138,13 +140,25 @@ class Atlas:
     def gap_threshold(self) -> float:
         return float(self.meta["gap_edge"])
 
+    def _triangulation(self):
+        """scipy's Delaunay of ``xy`` (for :meth:`inverse`), built on first use: the app's start needs
+        neither it nor scipy (the page walks the stored triangles itself)."""
+        with self._lock:
+            if "delaunay" not in self._lazy:
+                from scipy.spatial import Delaunay
+
+                d = Delaunay(self.xy.astype(np.float64))
+                # The page walks the stored triangulation; the Python reference must use the very same one.
+                if not np.array_equal(d.simplices, self.triangles):
+                    raise AtlasError("the stored triangulation differs from the one rebuilt from xy")
+                self._lazy["delaunay"] = d
+            return self._lazy["delaunay"]
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_loc_sq", (self.loc * self.loc).sum(1))
-        d = Delaunay(self.xy.astype(np.float64))
-        # The page walks the stored triangulation; the Python reference must use the very same one.
-        if not np.array_equal(d.simplices, self.triangles):
-            raise AtlasError("the stored triangulation differs from the one rebuilt from xy")
-        object.__setattr__(self, "_delaunay", d)
+        if self.triangles.ndim != 2 or self.triangles.shape[1] != 3 or self.triangles.size == 0 \
+                or self.triangles.min() < 0 or self.triangles.max() >= self.xy.shape[0]:
+            raise AtlasError("the stored triangles do not index the map's points")
         pts = self.xy[self.triangles]
         edges = np.linalg.norm(pts - np.roll(pts, 1, axis=1), axis=2).max(1)
         object.__setattr__(self, "_long_edge", edges > float(self.meta["gap_edge"]))
@@ -161,6 +175,8 @@ def barycentric(tri_xy: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 def triangulate(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Delaunay triangles and neighbours ``(T, 3)`` int32, and the 'gap' edge length threshold."""
+    from scipy.spatial import Delaunay
+
     d = Delaunay(xy.astype(np.float64))
     pts = xy[d.simplices]
     edges = np.linalg.norm(pts - np.roll(pts, 1, axis=1), axis=2)

@@ -2,6 +2,8 @@
 
 A checkpoint rebuilds its own model: ``load_checkpoint(path)`` reads the stored
 :class:`~explorer.config.ModelConfig`, builds the :class:`~explorer.model.VAE` and loads the weights.
+:func:`read_weights` reads the same file as NumPy arrays without importing torch (the app starts
+with it and imports torch in the background).
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from explorer.config import ModelConfig
-from explorer.model import VAE
+
+if TYPE_CHECKING:
+    import torch
+
+    from explorer.model import VAE
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +57,16 @@ class Checkpoint:
         return weights_digest(self.vae.state_dict())
 
 
-def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the tensors' names, shapes and bytes, in sorted order."""
+def weights_digest(state_dict: dict[str, torch.Tensor] | dict[str, np.ndarray]) -> str:
+    """SHA-256 over the tensors' names, shapes, dtypes and bytes, in sorted order.
+
+    Torch tensors and the NumPy arrays :func:`read_weights` gives for them have the same digest."""
     h = hashlib.sha256()
     for k in sorted(state_dict):
-        t = state_dict[k].detach().to("cpu").contiguous()
-        h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
-        h.update(t.numpy().tobytes())
+        t = state_dict[k]
+        a = t.detach().to("cpu").contiguous().numpy() if hasattr(t, "detach") else np.ascontiguousarray(t)
+        h.update(f"{k}:{tuple(a.shape)}:torch.{a.dtype};".encode())  # torch's dtype names, as first written
+        h.update(a.tobytes())
     return h.hexdigest()
 
 
@@ -83,6 +91,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
 
 def save_checkpoint(path: str | os.PathLike[str], vae: VAE, record: dict[str, Any]) -> Path:
     """Write weights and metadata atomically (a temporary file, then rename)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in vae.state_dict().items()}
@@ -107,6 +117,10 @@ def read_metadata(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, 
 
 def load_checkpoint(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint by shipped name or path; raise :class:`CheckpointError` if unusable."""
+    import torch
+
+    from explorer.model import VAE
+
     path = resolve_checkpoint(name_or_path)
     meta, tensors = _open(path, with_tensors=True)
     config, record = _parse_meta(path, meta)
@@ -132,12 +146,35 @@ def load_checkpoint(name_or_path: str | os.PathLike[str], device: str | torch.de
     return Checkpoint(name=path.name.removesuffix(SUFFIX), path=path, vae=vae, record=record)
 
 
-def _open(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def read_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelConfig, dict[str, Any],
+                                                                 dict[str, np.ndarray]]:
+    """The file, config, record and weights (NumPy arrays) of a checkpoint, without importing torch.
+
+    Raises :class:`CheckpointError`, naming the file, for an unreadable file, weights that do not fit
+    the stored architecture, or non-finite weights (the checks :func:`load_checkpoint` makes)."""
+    path = resolve_checkpoint(name_or_path)
+    meta, arrays = _open(path, with_tensors=True, framework="numpy")
+    config, record = _parse_meta(path, meta)
+    expected = config.param_shapes()
+    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not match the stored architecture "
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, a in arrays.items():
+        if tuple(a.shape) != expected[k]:
+            raise CheckpointError(
+                f"{path}: tensor {k} has shape {tuple(a.shape)}, the architecture needs {expected[k]}")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
+    return path, config, record, arrays
+
+
+def _open(path: Path, with_tensors: bool, framework: str = "pt") -> tuple[dict[str, str], dict[str, Any]]:
     if not path.is_file():
         names = ", ".join(available_checkpoints()) or "none"
         raise CheckpointError(f"{path}: no such checkpoint file (shipped checkpoints: {names})")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework=framework) as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

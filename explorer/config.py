@@ -37,6 +37,24 @@ class ModelConfig:
     def kind(self) -> str:
         return "cvae" if self.labels else "vae"
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every weight of :class:`~explorer.model.VAE` built from this config, so that
+        a checkpoint can be checked without torch (a test holds this to the model's ``state_dict``)."""
+
+        def mlp(prefix: str, sizes: list[int]) -> dict[str, tuple[int, ...]]:
+            out = {}
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):  # Linear, activation, ...
+                out[f"{prefix}.{2 * i}.weight"], out[f"{prefix}.{2 * i}.bias"] = (b, a), (b,)
+            return out
+
+        h = self.hidden[-1]
+        return {
+            **mlp("encoder.body", [self.x_dim + self.labels, *self.hidden]),
+            "encoder.fc_loc.weight": (self.z_dim, h), "encoder.fc_loc.bias": (self.z_dim,),
+            "encoder.fc_scale.weight": (self.z_dim, h), "encoder.fc_scale.bias": (self.z_dim,),
+            **mlp("decoder.net", [self.z_dim + self.labels, *reversed(self.hidden), self.x_dim]),
+        }
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 

@@ -12,8 +12,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def load_mnist(
     download: bool = True,
 ) -> MnistSplit:
     """Load a split of MNIST into memory (no per-item transforms: one tensor for the split)."""
+    import torch
     from torchvision.datasets import MNIST  # torchvision is slow to import; only here
 
     root = resolve_data_dir(data_dir)

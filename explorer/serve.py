@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import queue
 import secrets
 import socket
 import threading
@@ -29,58 +30,128 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def check_port_free(host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ServeError(f"port {port} on {host} is in use: stop the other server or pass "
-                                 f"--port {port + 1}") from None
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; a clear :class:`ServeError` if the port is taken."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is in use: stop the other server or pass "
+                             f"--port {port + 1}") from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str | None, share: bool,
           open_browser: bool, threads: int = 1, announce: Callable[[str], None] = log.info) -> None:
-    """Start the app and block until Ctrl-C. ``announce`` receives the "ready at URL" line (the CLI
-    prints it)."""
-    import torch
-    import uvicorn  # heavy imports only when serving
+    """Start the app and block until Ctrl-C. ``announce`` receives the "ready at URL" line and, once
+    the model is built, the line that says where it runs (the CLI prints both).
 
-    from explorer.server import create_server
-    from explorer.service import ModelRegistry, load_model
-    from explorer.utils import pick_device
+    Start-up order, for a page that is ready soon: read the model's files (NumPy only: the page needs
+    only the atlas and the decoder's weights), take the port and open the browser tab (the browser
+    starts while Gradio is imported; its request waits for the server), build the page, serve. The
+    torch model is built in a background thread once the page has drawn the map (``import torch``
+    alone takes ~2 s here); a drawing sent before that waits for it."""
+    from explorer.registry import ModelRegistry, load_model
 
-    # Requests are small (one drawing): one thread per request beats several fighting over 2 cores
-    # with each other and with the browser; concurrent users still run in parallel.
-    torch.set_num_threads(max(1, threads))
     creds = parse_auth(auth)
     if host not in LOOPBACK and creds is None:
         log.warning("listening on %s without --auth: anyone who can reach this machine can use the app", host)
-    check_port_free(host, port)
-    dev = pick_device(device)
+    if device not in (None, "", "auto", "cpu"):  # a GPU asked for by name: say now if it is missing
+        from explorer.utils import pick_device
+
+        pick_device(device)
     t0 = time.perf_counter()
-    default = load_model(checkpoint, dev)
-    registry = ModelRegistry(default, dev, directory=default.ckpt.path.parent)
-    app = create_server(registry, auth=creds)
-    log.info("loaded %s on %s in %.2f s", default.name, dev, time.perf_counter() - t0)
+    # Requests are small (one drawing): one thread per request beats several fighting over 2 cores
+    # with each other and with the browser; concurrent users still run in parallel.
+    default = load_model(checkpoint, device, threads=max(1, threads))
+    registry = ModelRegistry(default, device, directory=default.path.parent)
+    sock = listen(host, port)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    if open_browser:  # in a thread: a console browser (w3m, lynx) would otherwise hold up the start
+        threading.Thread(target=webbrowser.open, args=(url,), name="open-browser", daemon=True).start()
+    try:
+        import uvicorn
 
-    def when_started() -> None:
-        while not server.started:
-            time.sleep(0.05)
-        announce(f"VAE explorer ready at {url}  (model {default.name} on {dev}; Ctrl-C stops)")
-        if share:
-            announce(f"public link: {_share(host, port)}")
-        if open_browser:
-            webbrowser.open(url)
+        from explorer.server import create_server  # imports Gradio
 
-    threading.Thread(target=when_started, daemon=True).start()
-    server.run()
+        builder = ModelBuilder(registry, announce)
+        app = create_server(registry, auth=creds, on_warm=builder.request)
+        log.info("read %s and built the page in %.2f s", default.name, time.perf_counter() - t0)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+
+        def when_started() -> None:
+            while not server.started:
+                time.sleep(0.02)
+            announce(f"VAE explorer ready at {url}  (model {default.name}; Ctrl-C stops)")
+            if share:
+                announce(f"public link: {_share(host, port)}")
+            builder.start()
+
+        threading.Thread(target=when_started, daemon=True).start()
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+class ModelBuilder:
+    """Builds the torch models in one background thread, each once.
+
+    The default model is built when a page has drawn its map (``POST /api/models/NAME/warm``; sooner,
+    importing torch competes with the page's loading for the two cores here: +0.5 s to page ready),
+    or ``delay`` seconds after the server starts, whichever comes first; another model when a page
+    switches to it. A request that needs a model not built yet builds it, or waits for it."""
+
+    def __init__(self, registry, announce: Callable[[str], None], delay: float = 4.0) -> None:
+        self.registry, self.announce, self.delay = registry, announce, delay
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._done: set[str] = set()
+
+    def request(self, name: str) -> None:
+        """Ask for model ``name`` to be built (a no-op once it is)."""
+        if name not in self._done:
+            self._queue.put(name)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="model-builder", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            first = self._queue.get(timeout=self.delay)
+        except queue.Empty:
+            first = self.registry.default
+        self._build(self.registry.default)  # the default first: a new page's first drawing uses it
+        self._build(first)
+        while True:
+            self._build(self._queue.get())
+
+    def _build(self, name: str) -> None:
+        if name in self._done:
+            return
+        self._done.add(name)
+        t0 = time.perf_counter()
+        try:
+            m = self.registry.get(name)
+            vae = m.ckpt.vae
+            import numpy as np
+
+            from explorer import service, tools  # noqa: F401 -- imported here, not on a first request
+
+            stroke = np.pad(np.full((40, 8), 255, np.uint8), 20)  # a "1": warms a drawing's code path
+            service.encode_drawing(m, stroke, k=2, label=0 if m.config.labels else None)
+        except Exception as exc:
+            log.error("cannot build model %s: %s", name, exc)
+            return
+        self.announce(f"model {name} runs on {vae.device} (built in {time.perf_counter() - t0:.1f} s)")
 
 
 def _share(host: str, port: int) -> str:

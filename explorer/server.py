@@ -13,33 +13,37 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import gradio as gr
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from explorer.gradio_import import import_gradio
 from explorer.preprocess import BlankDrawingError
-from explorer.service import (
-    MAX_SAMPLES,
-    Loaded,
-    ModelRegistry,
-    decode_point,
-    digit_info,
-    encode_drawing,
-    log_px_drawing,
-    prior_samples,
-)
+from explorer.registry import Loaded, ModelRegistry
 from explorer.sessions import LatestRequests
-from explorer.tools import interpolate, map_csv, traverse
 
+gr = import_gradio()
 log = logging.getLogger(__name__)
+
+MAX_SAMPLES = 64  # = explorer.service.MAX_SAMPLES (that module imports torch; this one must not)
+
+
+def _service():
+    """The model computations (:mod:`explorer.service`, :mod:`explorer.tools`): torch is imported on
+    first use, so the page can be served before it is."""
+    from explorer import service, tools
+
+    return service, tools
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_CANVAS = 1024  # largest drawing side accepted, pixels
@@ -87,6 +91,26 @@ async def _too_large(send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class PreloadLinks:
+    """ASGI middleware: the page's HTML response names our scripts in a ``Link: rel=preload`` header,
+    so the browser fetches them at once instead of after Gradio's own scripts have run (~0.5 s here)."""
+
+    def __init__(self, app, links: list[str], path: str = "/"):
+        self.app, self.path = app, path
+        self.header = (b"link", ", ".join(f"<{u}>; rel=preload; as=script" for u in links).encode())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+
+        async def send_with_link(message):
+            if message["type"] == "http.response.start" and message.get("status") == 200:
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_link)
+
+
 class EncodeRequest(BaseModel):
     """A drawing: ``width`` x ``height`` ink values (uint8, row-major), base64-encoded."""
 
@@ -128,10 +152,8 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def _plotly_js() -> Path:
-    import plotly
-
-    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+# plotly.js's official partial bundle that has scattergl (see the README beside it)
+PLOTLY_JS = STATIC / "vendor" / "plotly-gl2d-3.7.0.min.js"
 
 
 class InterpolateRequest(BaseModel):
@@ -154,19 +176,24 @@ class Bye(BaseModel):
     session: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
-def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> APIRouter:
+def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests,
+                on_warm: Callable[[str], None] | None = None) -> APIRouter:
     router = APIRouter(prefix="/api", dependencies=[Depends(auth_check)])
     stale = {"stale": True, "message": "a newer drawing from this tab was already received"}
     # At most one model computation per core at a time: more only fight over the cores (and each
     # thread's allocator arena grows the memory); the others wait their turn in order.
     compute = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
-    def model(name: str) -> Loaded:
+    def model(name: str, compute: bool = True) -> Loaded:
+        """The model ``name``; with ``compute``, its torch model is built (or waited for) too."""
         try:
-            return registry.get(name)
+            m = registry.get(name)
+            if compute:
+                m.ckpt  # noqa: B018 -- builds the torch model on first use; waits if another thread is
+            return m
         except KeyError:
             raise HTTPException(404, f"no model named {name!r}; available: {registry.names()}") from None
-        except ValueError as exc:  # CheckpointError / AtlasError: a broken file on disk
+        except ValueError as exc:  # CheckpointError / AtlasError: a broken file on disk; a missing device
             raise HTTPException(503, f"model {name!r} cannot be loaded: {exc}") from None
 
     @router.get("/models")
@@ -174,15 +201,25 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
         out = []
         for n in registry.names():
             try:
-                out.append(registry.get(n).summary())
+                out.append(registry.get(n).summary())  # from the files alone: no torch needed
             except ValueError as exc:
                 out.append({"name": n, "error": str(exc)})
         return {"default": registry.default, "models": out}
 
     @router.get("/models/{name}/bundle")
     def bundle(name: str) -> Response:
-        return Response(model(name).bundle(), media_type="application/octet-stream",
+        return Response(model(name, compute=False).bundle(), media_type="application/octet-stream",
                         headers={"Cache-Control": "private, max-age=3600"})
+
+    @router.post("/models/{name}/warm")
+    def warm(name: str) -> dict[str, Any]:
+        """A page has drawn this model's map and will send drawings next: build its torch model now
+        (in the background when ``on_warm`` is given) and answer once it is ready (503 if it cannot be)."""
+        m = model(name, compute=False)
+        if on_warm is not None and not m.ready:
+            on_warm(m.name)
+        model(name)  # waits for the build (or builds it here)
+        return {"name": m.name, "ready": True}
 
     def drawing_route(name: str, req: EncodeRequest, compute_fn) -> dict[str, Any]:
         """Shared path of the routes that take a drawing: newest request wins, one computation per
@@ -202,11 +239,11 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
 
     @router.post("/models/{name}/encode")
     def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
-        return drawing_route(name, req, encode_drawing)
+        return drawing_route(name, req, _service()[0].encode_drawing)
 
     @router.post("/models/{name}/logpx")
     def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
-        return drawing_route(name, req, log_px_drawing)
+        return drawing_route(name, req, _service()[0].log_px_drawing)
 
     def computed(fn, *args) -> dict[str, Any]:
         """Run a model computation in its turn (one per core); a bad value is a 422, a missing index a 404."""
@@ -220,16 +257,16 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
 
     @router.post("/models/{name}/interpolate")
     def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
-        return computed(interpolate, model(name), req.a, req.b, req.n, req.label)
+        return computed(_service()[1].interpolate, model(name), req.a, req.b, req.n, req.label)
 
     @router.post("/models/{name}/traverse")
     def traverse_route(name: str, req: TraverseRequest) -> dict[str, Any]:
-        return computed(traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
+        return computed(_service()[1].traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
 
     @router.get("/models/{name}/map.csv")
     def map_csv_route(name: str) -> Response:
-        m = model(name)
-        return Response(map_csv(m), media_type="text/csv",
+        m = model(name, compute=False)
+        return Response(_service()[1].map_csv(m), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{m.name}-map.csv"'})
 
     @router.post("/bye")
@@ -247,25 +284,28 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests) -> 
     def prior(name: str, n: int = 16, seed: int = 0, label: int | None = None) -> dict[str, Any]:
         if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31 and (label is None or 0 <= label <= 9)):
             raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES}, seed in 0..2^31-1, label in 0..9")
-        return computed(prior_samples, model(name), n, seed, label)
+        return computed(_service()[0].prior_samples, model(name), n, seed, label)
 
     @router.get("/models/{name}/decode")
     def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
-        return computed(decode_point, model(name), x, y, label)
+        return computed(_service()[0].decode_point, model(name), x, y, label)
 
     @router.get("/models/{name}/digit/{index}")
     def digit(name: str, index: int) -> dict[str, Any]:
-        return computed(digit_info, model(name), index)
+        return computed(_service()[0].digit_info, model(name), index)
 
     return router
 
 
-def page_head(version: str) -> str:
-    return (
-        f'<link rel="stylesheet" href="/static/explorer.css?v={version}">'
-        f'<script src="/static/plotly.min.js?v={version}"></script>'
-        f'<script src="/static/explorer.js?v={version}"></script>'
-    )
+def page_scripts(version: str, default_model: str) -> list[str]:
+    """The page's scripts in the order they run: explorer.js first, so that it starts fetching the
+    default model (named in its URL) while the browser compiles Plotly."""
+    return [f"/static/explorer.js?v={version}&model={quote(default_model)}", f"/static/plotly.min.js?v={version}"]
+
+
+def page_head(version: str, default_model: str) -> str:
+    return f'<link rel="stylesheet" href="/static/explorer.css?v={version}">' + "".join(
+        f'<script src="{html.escape(src)}"></script>' for src in page_scripts(version, default_model))
 
 
 MOUNT_JS = """
@@ -317,12 +357,18 @@ def build_app(registry: ModelRegistry) -> gr.Blocks:
     return demo
 
 
-def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None) -> FastAPI:
-    """FastAPI app: our routes and static files first, Gradio mounted at ``/``."""
+def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
+                  on_warm: Callable[[str], None] | None = None) -> FastAPI:
+    """FastAPI app: our routes and static files first, Gradio mounted at ``/``.
+
+    ``on_warm(name)`` is called when a page has drawn the map of a model whose torch model is not built
+    yet (``serve`` builds it then, in the background)."""
     from explorer import __version__
 
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(BodyLimit)
+    if auth is None:  # behind a login the page is the login form; its scripts come after
+        app.add_middleware(PreloadLinks, links=page_scripts(__version__, registry.default))
     gradio_app: dict[str, Any] = {}
 
     async def auth_check(request: Request) -> None:
@@ -335,20 +381,19 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None) 
         if gapp is None or token not in gapp.tokens:
             raise HTTPException(401, "log in first")
 
-    app.include_router(make_router(registry, auth_check, LatestRequests()))
-    plotly_js = _plotly_js()
+    app.include_router(make_router(registry, auth_check, LatestRequests(), on_warm))
 
     @app.get("/static/{filename}", dependencies=[Depends(auth_check)])
     def static(filename: str) -> FileResponse:
-        files = {"plotly.min.js": plotly_js, "explorer.js": STATIC / "explorer.js",
+        files = {"plotly.min.js": PLOTLY_JS, "explorer.js": STATIC / "explorer.js",
                  "explorer.css": STATIC / "explorer.css"}
         if filename not in files:
             raise HTTPException(404, "not found")
         return FileResponse(files[filename], headers={"Cache-Control": "public, max-age=86400"})
 
     demo = build_app(registry)
-    app = gr.mount_gradio_app(app, demo, path="/", auth=auth, head=page_head(__version__), ssr_mode=False,
-                              footer_links=[])
+    app = gr.mount_gradio_app(app, demo, path="/", auth=auth, head=page_head(__version__, registry.default),
+                              ssr_mode=False, footer_links=[])
     gradio_app["app"] = _find_gradio_app(app)
     return app
 

@@ -1,107 +1,30 @@
 """Pure computations behind the app's routes: no web framework here.
 
-A :class:`Loaded` pairs a checkpoint with its atlas; both are read-only and shared by all users.
+Each takes a :class:`~explorer.registry.Loaded` (a checkpoint and its atlas, read-only and shared by
+all users) and uses its torch model, ``m.ckpt.vae``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
-import struct
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from explorer.atlas import Atlas, atlas_path_for, load_atlas
-from explorer.checkpoint import Checkpoint, available_checkpoints, checkpoint_dir, load_checkpoint
 from explorer.elbo import kl_per_dim, label_posterior, log_bernoulli, log_px_iwae
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
+from explorer.registry import Loaded, ModelRegistry, load_model, make_bundle
+
+__all__ = ["MAX_SAMPLES", "Loaded", "ModelRegistry", "decode_point", "digit_info", "encode_drawing", "label_onehot",
+           "load_model", "log_px_drawing", "make_bundle", "prior_samples"]
 
 log = logging.getLogger(__name__)
 
-MAX_SAMPLES = 64
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A checkpoint and its atlas, ready to serve."""
-
-    ckpt: Checkpoint
-    atlas: Atlas
-    _bundle: list[bytes] = field(default_factory=list, repr=False, compare=False)
-
-    @property
-    def name(self) -> str:
-        return self.ckpt.name
-
-    def summary(self) -> dict[str, Any]:
-        rec = self.ckpt.record
-        return {
-            "name": self.name,
-            "z_dim": self.ckpt.config.z_dim,
-            "hidden": list(self.ckpt.config.hidden),
-            "activation": self.ckpt.config.activation,
-            "epochs": rec.get("epochs"),
-            "test_elbo": rec.get("test_elbo"),
-            "log_px": rec.get("test_log_px"),
-            "map": self.atlas.meta.get("map"),
-            "active_dims": int((self.atlas.kl_mean > 0.01).sum()),
-            "kind": self.ckpt.config.kind,
-            "test_accuracy": rec.get("test_accuracy"),
-        }
-
-    def bundle(self) -> bytes:
-        """What the page needs to draw the map and decode drags itself (built once, cached)."""
-        if not self._bundle:
-            self._bundle.append(make_bundle(self))
-        return self._bundle[0]
-
-
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Loaded:
-    """Load a checkpoint and the atlas built for it (a mismatch is an :class:`AtlasError`)."""
-    ckpt = load_checkpoint(name_or_path, device)
-    atlas = load_atlas(atlas_path_for(ckpt.path), ckpt.weights_sha256)
-    if atlas.z_dim != ckpt.config.z_dim:
-        from explorer.atlas import AtlasError
-
-        raise AtlasError(f"{atlas_path_for(ckpt.path)}: z_dim {atlas.z_dim} != checkpoint's {ckpt.config.z_dim}")
-    return Loaded(ckpt=ckpt, atlas=atlas)
-
-
-class ModelRegistry:
-    """The shipped models, each loaded on first use; shared read-only between users."""
-
-    def __init__(self, default: Loaded, device: str | torch.device = "cpu", directory: Path | None = None):
-        self.device = device
-        self.directory = directory or checkpoint_dir()
-        self._models: dict[str, Loaded] = {default.name: default}
-        self.default = default.name
-        self._lock = threading.Lock()
-
-    def loaded(self) -> int:
-        return len(self._models)
-
-    def names(self) -> list[str]:
-        names = [n for n in available_checkpoints(self.directory)
-                 if atlas_path_for(self.directory / f"{n}.safetensors").exists()]
-        return sorted(set(names) | set(self._models))
-
-    def get(self, name: str) -> Loaded:
-        if name in self._models:
-            return self._models[name]
-        if name not in self.names():
-            raise KeyError(name)
-        with self._lock:
-            if name not in self._models:
-                self._models[name] = load_model(self.directory / f"{name}.safetensors", self.device)
-        return self._models[name]
+MAX_SAMPLES = 64  # samples per request at most (also the page's largest K)
 
 
 def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -239,7 +162,7 @@ def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = 1000, seed: int = 0,
 
 def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | None:
     """The one-hot y a conditional VAE decodes with (``(n, 10)``), or None for the plain VAE."""
-    labels = m.ckpt.config.labels
+    labels = m.config.labels
     if not labels:
         return None
     if label is None or not 0 <= int(label) < labels:
@@ -254,9 +177,9 @@ def prior_samples(m: Loaded, n: int = 16, seed: int = 0, label: int | None = Non
     if not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be between 1 and {MAX_SAMPLES}, got {n}")
     gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn((n, m.ckpt.config.z_dim), generator=gen)
+    z = torch.randn((n, m.config.z_dim), generator=gen)
     y = None
-    if m.ckpt.config.labels:
+    if m.config.labels:
         y = (one_hot(torch.arange(n) % 10, 10) if label is None else label_onehot(m, label, n))
     probs = m.ckpt.vae.decode(z, y)
     return {"model": m.name, "seed": int(seed), "n": n, "z": _r(z), "xy": _r(m.atlas.forward(z.numpy())),
@@ -283,44 +206,8 @@ def digit_info(m: Loaded, index: int) -> dict[str, Any]:
         raise IndexError(f"digit index must be in 0..{n - 1}, got {index}")
     loc = m.atlas.loc[index]
     true_label = int(m.atlas.labels[index])
-    y = label_onehot(m, true_label) if m.ckpt.config.labels else None
+    y = label_onehot(m, true_label) if m.config.labels else None
     probs = m.ckpt.vae.decode(torch.from_numpy(loc[None]), y)[0]
     return {"index": index, "label": int(m.atlas.labels[index]), "thumb": b64(m.atlas.thumbs[index]),
             "recon": b64(to_u8(probs)), "loc": _r(loc), "scale": _r(m.atlas.scale[index]),
             "xy": _r(m.atlas.xy[index])}
-
-
-def make_bundle(m: Loaded) -> bytes:
-    """Binary bundle: 4-byte little-endian header length, JSON header, then aligned arrays.
-
-    The header lists each array's name, dtype, shape and byte offset (from the start of the data
-    section). Arrays: the map (``xy``, ``labels``), the guide means (``loc``), the triangulation
-    (``triangles``, ``neighbors``) and the decoder's layers (``W0``, ``b0``, ... as float32).
-    """
-    arrays: dict[str, np.ndarray] = {
-        "xy": m.atlas.xy.astype(np.float32), "labels": m.atlas.labels.astype(np.uint8),
-        "loc": m.atlas.loc.astype(np.float32), "triangles": m.atlas.triangles.astype(np.int32),
-        "neighbors": m.atlas.neighbors.astype(np.int32),
-    }
-    linears = [mod for mod in m.ckpt.vae.decoder.net if isinstance(mod, torch.nn.Linear)]
-    for i, lin in enumerate(linears):
-        arrays[f"W{i}"] = lin.weight.detach().cpu().numpy().astype(np.float32)
-        arrays[f"b{i}"] = lin.bias.detach().cpu().numpy().astype(np.float32)
-    entries, blobs, offset = [], [], 0
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a)
-        pad = (-offset) % 8
-        if pad:
-            blobs.append(b"\0" * pad)
-            offset += pad
-        entries.append({"name": name, "dtype": str(a.dtype), "shape": list(a.shape), "offset": offset})
-        blobs.append(a.tobytes())
-        offset += a.nbytes
-    header = {
-        "model": m.summary(), "arrays": entries, "layers": len(linears),
-        "activation": m.ckpt.config.activation, "gap_edge": m.atlas.gap_threshold,
-        "map": m.atlas.meta.get("map"), "kl_mean": _r(m.atlas.kl_mean), "labels": m.ckpt.config.labels,
-    }
-    hb = json.dumps(header).encode()
-    hb += b" " * ((-(4 + len(hb))) % 8)
-    return struct.pack("<I", len(hb)) + hb + b"".join(blobs)

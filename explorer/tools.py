@@ -73,8 +73,8 @@ def _decode(m: Loaded, z: np.ndarray, label: int | None = None) -> np.ndarray:
 
 def check_z(m: Loaded, z: list[float]) -> np.ndarray:
     a = np.asarray(z, np.float64)
-    if a.shape != (m.ckpt.config.z_dim,) or not np.isfinite(a).all() or np.abs(a).max() > 50:
-        raise ValueError(f"z must be {m.ckpt.config.z_dim} finite numbers within ±50")
+    if a.shape != (m.config.z_dim,) or not np.isfinite(a).all() or np.abs(a).max() > 50:
+        raise ValueError(f"z must be {m.config.z_dim} finite numbers within ±50")
     return a
 
 

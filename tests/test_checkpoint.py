@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from explorer.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from explorer.checkpoint import CheckpointError, load_checkpoint, read_metadata, read_weights, save_checkpoint
 from explorer.config import ModelConfig
 from explorer.model import VAE
 
@@ -68,6 +68,16 @@ def test_mismatched_architecture(saved, tmp_path):
     save_file(tensors, str(bad), metadata=meta)
     with pytest.raises(CheckpointError, match="mismatch.safetensors: tensor .* has shape"):
         load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match="mismatch.safetensors: tensor .* has shape"):
+        read_weights(bad)  # the app's start: the same check without torch
+
+
+@pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(z_dim=2, hidden=(400,), activation="relu"),
+                                    ModelConfig(labels=10), ModelConfig(z_dim=50, hidden=(400,))])
+def test_param_shapes_match_the_torch_model(config):
+    """The torch-free architecture check agrees with the model the checkpoint rebuilds."""
+    sd = VAE(config).state_dict()
+    assert config.param_shapes() == {k: tuple(v.shape) for k, v in sd.items()}
 
 
 def test_foreign_safetensors_without_metadata(tmp_path):

@@ -1,0 +1,194 @@
+"""The models the app serves, loaded in two stages so that the page can open before torch is imported.
+
+A :class:`Loaded` first holds what the page needs, read with NumPy only: the checkpoint's config and
+record, its atlas (the map) and the decoder's weights (the page decodes drags itself). The torch
+model is built on first use of :attr:`Loaded.ckpt` — the app does that in a background thread right
+after it starts serving (``import torch`` alone takes ~2 s here), and a request that needs the model
+sooner waits for it. Everything here is read-only after loading and shared between users.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from explorer.atlas import Atlas, AtlasError, atlas_path_for, load_atlas
+from explorer.checkpoint import (
+    CheckpointError,
+    available_checkpoints,
+    checkpoint_dir,
+    read_weights,
+    weights_digest,
+)
+from explorer.config import ModelConfig
+
+if TYPE_CHECKING:
+    from explorer.checkpoint import Checkpoint
+
+log = logging.getLogger(__name__)
+
+_DECODER_LAYER = re.compile(r"^decoder\.net\.(\d+)\.weight$")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A checkpoint and its atlas, ready to serve; the torch model comes with :attr:`ckpt`."""
+
+    name: str
+    path: Path
+    config: ModelConfig
+    record: dict[str, Any]
+    atlas: Atlas
+    weights_sha256: str
+    decoder_layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (W (out, in), b (out,)) float32, in order
+    device: str | None = None  # "auto"/None: CUDA when present, else CPU
+    threads: int | None = None  # torch CPU threads, set when the model is built
+    _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def ckpt(self) -> Checkpoint:
+        """The torch model and its record, built on first use (thread-safe; later calls are free).
+
+        Raises :class:`CheckpointError` if the weights do not fit the stored architecture, or changed
+        on disk since the app read them; ``ValueError`` if the device asked for is missing."""
+        c = self._lazy.get("ckpt")
+        if c is not None:
+            return c
+        with self._lock:
+            if "ckpt" not in self._lazy:
+                self._lazy["ckpt"] = self._build()
+        return self._lazy["ckpt"]
+
+    @property
+    def ready(self) -> bool:
+        """True once the torch model is built."""
+        return "ckpt" in self._lazy
+
+    def _build(self) -> Checkpoint:
+        t0 = time.perf_counter()
+        import torch
+
+        from explorer.checkpoint import load_checkpoint
+        from explorer.utils import pick_device
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        ckpt = load_checkpoint(self.path, pick_device(self.device))
+        if ckpt.weights_sha256 != self.weights_sha256:
+            raise CheckpointError(f"{self.path}: changed on disk since the app read it; restart the app")
+        log.info("model %s built on %s in %.2f s", self.name, ckpt.vae.device, time.perf_counter() - t0)
+        return ckpt
+
+    def summary(self) -> dict[str, Any]:
+        rec = self.record
+        return {
+            "name": self.name,
+            "z_dim": self.config.z_dim,
+            "hidden": list(self.config.hidden),
+            "activation": self.config.activation,
+            "epochs": rec.get("epochs"),
+            "test_elbo": rec.get("test_elbo"),
+            "log_px": rec.get("test_log_px"),
+            "map": self.atlas.meta.get("map"),
+            "active_dims": int((self.atlas.kl_mean > 0.01).sum()),
+            "kind": self.config.kind,
+            "test_accuracy": rec.get("test_accuracy"),
+        }
+
+    def bundle(self) -> bytes:
+        """What the page needs to draw the map and decode drags itself (built once, cached)."""
+        if "bundle" not in self._lazy:
+            self._lazy["bundle"] = make_bundle(self)
+        return self._lazy["bundle"]
+
+
+def load_model(name_or_path: str | Path, device: str | None = None, threads: int | None = None) -> Loaded:
+    """Read a checkpoint and the atlas built for it, without importing torch.
+
+    A mismatched atlas is an :class:`AtlasError`, an unreadable checkpoint a :class:`CheckpointError`."""
+    path, config, record, arrays = read_weights(name_or_path)
+    digest = weights_digest(arrays)
+    atlas_file = atlas_path_for(path)
+    atlas = load_atlas(atlas_file, digest)
+    if atlas.z_dim != config.z_dim:
+        raise AtlasError(f"{atlas_file}: z_dim {atlas.z_dim} != checkpoint's {config.z_dim}")
+    layers = sorted((int(m.group(1)), k) for k in arrays if (m := _DECODER_LAYER.match(k)))
+    decoder = tuple((arrays[k].astype(np.float32), arrays[k.removesuffix("weight") + "bias"].astype(np.float32))
+                    for _, k in layers)
+    return Loaded(name=path.name.removesuffix(".safetensors"), path=path, config=config, record=record, atlas=atlas,
+                  weights_sha256=digest, decoder_layers=decoder, device=device, threads=threads)
+
+
+class ModelRegistry:
+    """The shipped models, each read on first use; shared read-only between users."""
+
+    def __init__(self, default: Loaded, device: str | None = None, directory: Path | None = None):
+        self.device = device
+        self.directory = directory or checkpoint_dir()
+        self._models: dict[str, Loaded] = {default.name: default}
+        self.default = default.name
+        self._threads = default.threads
+        self._lock = threading.Lock()
+
+    def loaded(self) -> int:
+        return len(self._models)
+
+    def names(self) -> list[str]:
+        names = [n for n in available_checkpoints(self.directory)
+                 if atlas_path_for(self.directory / f"{n}.safetensors").exists()]
+        return sorted(set(names) | set(self._models))
+
+    def get(self, name: str) -> Loaded:
+        if name in self._models:
+            return self._models[name]
+        if name not in self.names():
+            raise KeyError(name)
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = load_model(self.directory / f"{name}.safetensors", self.device, self._threads)
+        return self._models[name]
+
+
+def make_bundle(m: Loaded) -> bytes:
+    """Binary bundle: 4-byte little-endian header length, JSON header, then aligned arrays.
+
+    The header lists each array's name, dtype, shape and byte offset (from the start of the data
+    section). Arrays: the map (``xy``, ``labels``), the guide means (``loc``), the triangulation
+    (``triangles``, ``neighbors``) and the decoder's layers (``W0``, ``b0``, ... as float32).
+    """
+    arrays: dict[str, np.ndarray] = {
+        "xy": m.atlas.xy.astype(np.float32), "labels": m.atlas.labels.astype(np.uint8),
+        "loc": m.atlas.loc.astype(np.float32), "triangles": m.atlas.triangles.astype(np.int32),
+        "neighbors": m.atlas.neighbors.astype(np.int32),
+    }
+    for i, (w, b) in enumerate(m.decoder_layers):
+        arrays[f"W{i}"], arrays[f"b{i}"] = w, b
+    entries, blobs, offset = [], [], 0
+    for name, a in arrays.items():
+        a = np.ascontiguousarray(a)
+        pad = (-offset) % 8
+        if pad:
+            blobs.append(b"\0" * pad)
+            offset += pad
+        entries.append({"name": name, "dtype": str(a.dtype), "shape": list(a.shape), "offset": offset})
+        blobs.append(a.tobytes())
+        offset += a.nbytes
+    header = {
+        "model": m.summary(), "arrays": entries, "layers": len(m.decoder_layers),
+        "activation": m.config.activation, "gap_edge": m.atlas.gap_threshold,
+        "map": m.atlas.meta.get("map"), "kl_mean": np.round(m.atlas.kl_mean.astype(np.float64), 4).tolist(),
+        "labels": m.config.labels,
+    }
+    hb = json.dumps(header).encode()
+    hb += b" " * ((-(4 + len(hb))) % 8)
+    return struct.pack("<I", len(hb)) + hb + b"".join(blobs)
