@@ -20,16 +20,25 @@ Typical use:
   python -m explorer atlas mnist-z16                   rebuild the map the app loads"""
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where it is None or False (the help text then says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from explorer.config import PRESETS
 
     p = sub.add_parser(
         "train",
         help="train a VAE with Pyro SVI and write a checkpoint",
-        description="Train a VAE on MNIST with Pyro's SVI (Trace_ELBO, Adam) and write a "
+        description="Train a VAE on MNIST with Pyro's SVI (Trace_ELBO, JIT-compiled by default; Adam) and write a "
         "safetensors checkpoint that records its config, test ELBO, data checksum and versions. "
         "Ctrl-C writes <out>.resume.pt; --resume continues from it.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="recipe of a shipped checkpoint; explicit flags below override it")
@@ -49,7 +58,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="decay the learning rate exponentially to this by the last epoch (default: none)")
     p.add_argument("--elbo", choices=["trace", "meanfield"], default=None,
                    help="trace: Trace_ELBO (Monte Carlo KL); meanfield: TraceMeanField_ELBO (analytic KL)")
-    p.add_argument("--jit", action="store_true", help="use Pyro's JIT-compiled ELBO (same maths)")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                   help="Pyro's JIT-compiled ELBO (the same maths): on by default for Trace_ELBO (~10%% faster "
+                   "per step here), off for TraceMeanField_ELBO (~2x slower compiled)")
     p.add_argument("--validate", action="store_true",
                    help="keep Pyro's distribution-argument checks on while training (same maths, slower)")
     p.add_argument("--seed", type=int, default=0, help="one seed for torch, numpy and Pyro")
@@ -72,7 +83,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         description="Evaluate a checkpoint on the 10,000 MNIST test digits: the test ELBO with "
         "Pyro's example protocol (sum of -svi.evaluate_loss / 10,000), the same with more particles, "
         "and an importance-weighted estimate of log p(x) (k samples) so the ELBO's gap is visible.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     p.add_argument("checkpoint", help="shipped name (e.g. mnist-z16) or path to a .safetensors file")
     p.add_argument("--particles", type=int, default=10, help="particles for the tighter ELBO estimate")
@@ -92,7 +103,7 @@ def _add_atlas(sub: argparse._SubParsersAction) -> None:
         description="Encode the MNIST test digits with the checkpoint's guide, project the means to "
         "2-D with a seeded UMAP (a 2-D latent is its own map), triangulate the map, and write "
         "<checkpoint>.atlas.npz (no pickle) next to the checkpoint. Needs MNIST; the app does not.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     p.add_argument("checkpoint", nargs="+", help="shipped name(s) (e.g. mnist-z16) or .safetensors path(s)")
     p.add_argument("--seed", type=int, default=0, help="UMAP's random_state")
@@ -107,7 +118,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="start the app in the browser (the default command)",
         description="Start the explorer: the map of the guide means, a drawing pad, and a ring to drag "
         "across latent space. Everything it needs ships in checkpoints/ (no MNIST download).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     p.add_argument("--checkpoint", default="mnist-z16",
                    help="model shown first: a shipped name or a .safetensors path with its .atlas.npz beside it")
@@ -156,8 +167,8 @@ def _train_configs(args: argparse.Namespace):
         "elbo": args.elbo, "test_every": args.test_every, "train_subset": args.train_subset,
     }.items() if v is not None}
     t_over["seed"] = args.seed
-    if args.jit:
-        t_over["jit"] = True
+    if args.jit is not None:
+        t_over["jit"] = args.jit
     if args.validate:
         t_over["validate"] = True
     return dataclasses.replace(m, **m_over), dataclasses.replace(t, **t_over)

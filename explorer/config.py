@@ -79,7 +79,9 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate (Pyro's example: 1e-3)
     lr_final: float | None = None  # if set, decay the rate geometrically to this by the last step
     elbo: str = "trace"  # "trace" (Trace_ELBO, Monte Carlo KL) or "meanfield" (analytic KL)
-    jit: bool = False  # JitTrace_ELBO / JitTraceMeanField_ELBO: same maths, compiled
+    # Pyro's JIT-compiled ELBO, the same maths. None: on for Trace_ELBO (~10 % faster per step here),
+    # off for TraceMeanField_ELBO (its compiled form is ~2x slower here).
+    jit: bool | None = None
     validate: bool = False  # Pyro's distribution-argument checks: same maths, ~8 % slower when on
     seed: int = 0  # one seed for torch, numpy, random and Pyro
     test_every: int = 5  # evaluate the test ELBO every N epochs (and after the last)
@@ -90,6 +92,10 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         if self.elbo not in ("trace", "meanfield"):
             raise ValueError(f"elbo must be 'trace' or 'meanfield', got {self.elbo!r}")
+
+    @property
+    def use_jit(self) -> bool:
+        return self.jit if self.jit is not None else self.elbo == "trace"
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
