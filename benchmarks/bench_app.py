@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import time
@@ -105,17 +106,24 @@ def main() -> None:
             loads.append(page.evaluate("vx.stats.readyAt"))
         line("page load -> map drawn (5 reloads)", loads, target="(target <= 1500 ms)")
 
-        h = page.locator("[data-vx=handle]").bounding_box()
-        cx, cy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
-        page.mouse.move(cx, cy)
-        page.mouse.down()
-        for i in range(args.drags):
-            dx = 180 * ((i % 100) / 100 - 0.5)
-            page.mouse.move(cx + dx, cy + 0.6 * dx)
-            page.wait_for_timeout(8)
-        page.mouse.up()
-        page.wait_for_timeout(100)
-        line("drag -> decoded image shown", page.evaluate("vx.stats.drag"), target="(target p50 <= 16, p95 <= 33)")
+        # Moves every 8 ms fall into step with the 60 Hz frames here: each lands ~1 ms after a frame began,
+        # so the frame that shows it comes ~15 ms later whatever the page does (the page has the
+        # image ~1 ms after the move). A hand is not in step with the screen: moves at random gaps too.
+        rng = random.Random(0)
+        for name, gap in (("every 8 ms", lambda: 8), ("at random 4-24 ms gaps", lambda: rng.uniform(4, 24))):
+            page.evaluate("vx.stats.drag = []")
+            h = page.locator("[data-vx=handle]").bounding_box()
+            cx, cy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
+            page.mouse.move(cx, cy)
+            page.mouse.down()
+            for i in range(args.drags):
+                dx = 180 * ((i % 100) / 100 - 0.5)
+                page.mouse.move(cx + dx, cy + 0.6 * dx)
+                page.wait_for_timeout(gap())
+            page.mouse.up()
+            page.wait_for_timeout(100)
+            line(f"drag -> decoded image shown, moves {name}", page.evaluate("vx.stats.drag"),
+                 target="(target p50 <= 16, p95 <= 33)")
 
         page.select_option("[data-vx=k]", str(args.k))
         box = page.locator("[data-vx=pad]").bounding_box()
