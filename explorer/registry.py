@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_SAMPLES = 64  # samples of z per request at most (also the page's largest K)
 _DECODER_LAYER = re.compile(r"^decoder\.net\.(\d+)\.weight$")
 
 

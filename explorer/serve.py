@@ -11,6 +11,12 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from explorer.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +117,7 @@ class ModelBuilder:
     or ``delay`` seconds after the server starts, whichever comes first; another model when a page
     switches to it. A request that needs a model not built yet builds it, or waits for it."""
 
-    def __init__(self, registry, announce: Callable[[str], None], delay: float = 4.0) -> None:
+    def __init__(self, registry: ModelRegistry, announce: Callable[[str], None], delay: float = 4.0) -> None:
         self.registry, self.announce, self.delay = registry, announce, delay
         self._queue: queue.Queue[str] = queue.Queue()
         self._done: set[str] = set()
@@ -142,8 +148,6 @@ class ModelBuilder:
         try:
             m = self.registry.get(name)
             vae = m.ckpt.vae
-            import numpy as np
-
             from explorer import service, tools  # noqa: F401 -- imported here, not on a first request
 
             stroke = np.pad(np.full((40, 8), 255, np.uint8), 20)  # a "1": warms a drawing's code path

@@ -29,21 +29,25 @@ from pydantic import BaseModel, Field
 
 from explorer.gradio_import import import_gradio
 from explorer.preprocess import BlankDrawingError
-from explorer.registry import Loaded, ModelRegistry
+from explorer.registry import MAX_SAMPLES, Loaded, ModelRegistry
 from explorer.sessions import LatestRequests
 
 gr = import_gradio()
 log = logging.getLogger(__name__)
 
-MAX_SAMPLES = 64  # = explorer.service.MAX_SAMPLES (that module imports torch; this one must not)
 
-
+# The model computations import torch; the routes import them on first use, so that the page can be
+# served before torch is imported.
 def _service():
-    """The model computations (:mod:`explorer.service`, :mod:`explorer.tools`): torch is imported on
-    first use, so the page can be served before it is."""
-    from explorer import service, tools
+    from explorer import service
 
-    return service, tools
+    return service
+
+
+def _tools():
+    from explorer import tools
+
+    return tools
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_CANVAS = 1024  # largest drawing side accepted, pixels
@@ -184,11 +188,11 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests,
     # thread's allocator arena grows the memory); the others wait their turn in order.
     compute = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
-    def model(name: str, compute: bool = True) -> Loaded:
-        """The model ``name``; with ``compute``, its torch model is built (or waited for) too."""
+    def model(name: str, built: bool = True) -> Loaded:
+        """The model ``name``; with ``built``, its torch model is built (or waited for) too."""
         try:
             m = registry.get(name)
-            if compute:
+            if built:
                 m.ckpt  # noqa: B018 -- builds the torch model on first use; waits if another thread is
             return m
         except KeyError:
@@ -208,14 +212,14 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests,
 
     @router.get("/models/{name}/bundle")
     def bundle(name: str) -> Response:
-        return Response(model(name, compute=False).bundle(), media_type="application/octet-stream",
+        return Response(model(name, built=False).bundle(), media_type="application/octet-stream",
                         headers={"Cache-Control": "private, max-age=3600"})
 
     @router.post("/models/{name}/warm")
     def warm(name: str) -> dict[str, Any]:
         """A page has drawn this model's map and will send drawings next: build its torch model now
         (in the background when ``on_warm`` is given) and answer once it is ready (503 if it cannot be)."""
-        m = model(name, compute=False)
+        m = model(name, built=False)
         if on_warm is not None and not m.ready:
             on_warm(m.name)
         model(name)  # waits for the build (or builds it here)
@@ -239,11 +243,11 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests,
 
     @router.post("/models/{name}/encode")
     def encode(name: str, req: EncodeRequest) -> dict[str, Any]:
-        return drawing_route(name, req, _service()[0].encode_drawing)
+        return drawing_route(name, req, _service().encode_drawing)
 
     @router.post("/models/{name}/logpx")
     def logpx(name: str, req: LogPxRequest) -> dict[str, Any]:
-        return drawing_route(name, req, _service()[0].log_px_drawing)
+        return drawing_route(name, req, _service().log_px_drawing)
 
     def computed(fn, *args) -> dict[str, Any]:
         """Run a model computation in its turn (one per core); a bad value is a 422, a missing index a 404."""
@@ -257,16 +261,16 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests,
 
     @router.post("/models/{name}/interpolate")
     def interpolate_route(name: str, req: InterpolateRequest) -> dict[str, Any]:
-        return computed(_service()[1].interpolate, model(name), req.a, req.b, req.n, req.label)
+        return computed(_tools().interpolate, model(name), req.a, req.b, req.n, req.label)
 
     @router.post("/models/{name}/traverse")
     def traverse_route(name: str, req: TraverseRequest) -> dict[str, Any]:
-        return computed(_service()[1].traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
+        return computed(_tools().traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
 
     @router.get("/models/{name}/map.csv")
     def map_csv_route(name: str) -> Response:
-        m = model(name, compute=False)
-        return Response(_service()[1].map_csv(m), media_type="text/csv",
+        m = model(name, built=False)
+        return Response(_tools().map_csv(m), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{m.name}-map.csv"'})
 
     @router.post("/bye")
@@ -284,15 +288,15 @@ def make_router(registry: ModelRegistry, auth_check, latest: LatestRequests,
     def prior(name: str, n: int = 16, seed: int = 0, label: int | None = None) -> dict[str, Any]:
         if not (1 <= n <= MAX_SAMPLES and 0 <= seed < 2**31 and (label is None or 0 <= label <= 9)):
             raise HTTPException(422, f"n must be in 1..{MAX_SAMPLES}, seed in 0..2^31-1, label in 0..9")
-        return computed(_service()[0].prior_samples, model(name), n, seed, label)
+        return computed(_service().prior_samples, model(name), n, seed, label)
 
     @router.get("/models/{name}/decode")
     def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
-        return computed(_service()[0].decode_point, model(name), x, y, label)
+        return computed(_service().decode_point, model(name), x, y, label)
 
     @router.get("/models/{name}/digit/{index}")
     def digit(name: str, index: int) -> dict[str, Any]:
-        return computed(_service()[0].digit_info, model(name), index)
+        return computed(_service().digit_info, model(name), index)
 
     return router
 

@@ -17,14 +17,13 @@ import torch
 from explorer.elbo import kl_per_dim, label_posterior, log_bernoulli, log_px_iwae
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
-from explorer.registry import Loaded, ModelRegistry, load_model, make_bundle
+from explorer.registry import MAX_SAMPLES, Loaded, ModelRegistry, load_model, make_bundle
 
 __all__ = ["MAX_SAMPLES", "Loaded", "ModelRegistry", "decode_point", "digit_info", "encode_drawing", "label_onehot",
            "load_model", "log_px_drawing", "make_bundle", "prior_samples"]
 
 log = logging.getLogger(__name__)
 
-MAX_SAMPLES = 64  # samples per request at most (also the page's largest K)
 
 
 def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
