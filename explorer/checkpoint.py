@@ -117,31 +117,18 @@ def read_metadata(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, 
 
 def load_checkpoint(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint by shipped name or path; raise :class:`CheckpointError` if unusable."""
+    return build_checkpoint(*read_weights(name_or_path), device=device)
+
+
+def build_checkpoint(path: Path, config: ModelConfig, record: dict[str, Any], arrays: dict[str, np.ndarray],
+                     device: str | torch.device = "cpu") -> Checkpoint:
+    """The model of weights that :func:`read_weights` read (and checked), on ``device``, in eval mode."""
     import torch
 
     from explorer.model import VAE
 
-    path = resolve_checkpoint(name_or_path)
-    meta, tensors = _open(path, with_tensors=True)
-    config, record = _parse_meta(path, meta)
     vae = VAE(config)
-    expected = vae.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: weights do not match the stored architecture "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    for k, v in tensors.items():
-        if v.shape != expected[k].shape:
-            raise CheckpointError(
-                f"{path}: tensor {k} has shape {tuple(v.shape)}, the architecture needs "
-                f"{tuple(expected[k].shape)}"
-            )
-        if not torch.isfinite(v).all():
-            raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
-    vae.load_state_dict(tensors)
+    vae.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
     vae.eval().to(device)
     return Checkpoint(name=path.name.removesuffix(SUFFIX), path=path, vae=vae, record=record)
 
@@ -153,7 +140,7 @@ def read_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelConfi
     Raises :class:`CheckpointError`, naming the file, for an unreadable file, weights that do not fit
     the stored architecture, or non-finite weights (the checks :func:`load_checkpoint` makes)."""
     path = resolve_checkpoint(name_or_path)
-    meta, arrays = _open(path, with_tensors=True, framework="numpy")
+    meta, arrays = _open(path, with_tensors=True)
     config, record = _parse_meta(path, meta)
     expected = config.param_shapes()
     missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
@@ -169,12 +156,12 @@ def read_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelConfi
     return path, config, record, arrays
 
 
-def _open(path: Path, with_tensors: bool, framework: str = "pt") -> tuple[dict[str, str], dict[str, Any]]:
+def _open(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict[str, np.ndarray]]:
     if not path.is_file():
         names = ", ".join(available_checkpoints()) or "none"
         raise CheckpointError(f"{path}: no such checkpoint file (shipped checkpoints: {names})")
     try:
-        with safe_open(str(path), framework=framework) as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:

@@ -23,7 +23,6 @@ import numpy as np
 
 from explorer.atlas import Atlas, AtlasError, atlas_path_for, load_atlas
 from explorer.checkpoint import (
-    CheckpointError,
     available_checkpoints,
     checkpoint_dir,
     read_weights,
@@ -60,8 +59,7 @@ class Loaded:
     def ckpt(self) -> Checkpoint:
         """The torch model and its record, built on first use (thread-safe; later calls are free).
 
-        Raises :class:`CheckpointError` if the weights do not fit the stored architecture, or changed
-        on disk since the app read them; ``ValueError`` if the device asked for is missing."""
+        Raises ``ValueError`` if the device asked for is missing."""
         c = self._lazy.get("ckpt")
         if c is not None:
             return c
@@ -79,14 +77,13 @@ class Loaded:
         t0 = time.perf_counter()
         import torch
 
-        from explorer.checkpoint import load_checkpoint
+        from explorer.checkpoint import build_checkpoint
         from explorer.utils import pick_device
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        ckpt = load_checkpoint(self.path, pick_device(self.device))
-        if ckpt.weights_sha256 != self.weights_sha256:
-            raise CheckpointError(f"{self.path}: changed on disk since the app read it; restart the app")
+        ckpt = build_checkpoint(self.path, self.config, self.record, self._lazy["arrays"], pick_device(self.device))
+        del self._lazy["arrays"]  # the weights now live in the model
         log.info("model %s built on %s in %.2f s", self.name, ckpt.vae.device, time.perf_counter() - t0)
         return ckpt
 
@@ -127,7 +124,8 @@ def load_model(name_or_path: str | Path, device: str | None = None, threads: int
     decoder = tuple((arrays[k].astype(np.float32), arrays[k.removesuffix("weight") + "bias"].astype(np.float32))
                     for _, k in layers)
     return Loaded(name=path.name.removesuffix(".safetensors"), path=path, config=config, record=record, atlas=atlas,
-                  weights_sha256=digest, decoder_layers=decoder, device=device, threads=threads)
+                  weights_sha256=digest, decoder_layers=decoder, device=device, threads=threads,
+                  _lazy={"arrays": arrays})
 
 
 class ModelRegistry:
