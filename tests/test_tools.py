@@ -149,10 +149,14 @@ def test_models_side_by_side(page):
         assert name in table
     draw_stroke(page, SEVEN)
     page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
-    page.select_option("[data-vx=compare]", "mnist-z50")
-    page.wait_for_function("window.vx.lastCompare && window.vx.lastCompare.model === 'mnist-z50'", timeout=20_000)
+    page.select_option("[data-vx=compare]", "mnist-z50")  # maybe while the stroke's last encode is on its way
+    # The comparison shown ends up of the drawing this model's panel shows (an older one is dropped).
+    page.wait_for_function("!window.vx.inflight && window.vx.lastCompare && window.vx.lastCompare.model === 'mnist-z50'"
+                           " && window.vx.lastCompareMine === window.vx.lastEncode", timeout=20_000)
     a = float(page.locator("[data-vx-num=cmp-elbo-a]").inner_text())
     b = float(page.locator("[data-vx-num=cmp-elbo-b]").inner_text())
+    # Both sides are of one drawing, the one this model's panel shows now.
+    assert page.evaluate("window.vx.lastCompare.input === window.vx.lastCompareMine.input")
     assert a == pytest.approx(page.evaluate("window.vx.lastEncode.elbo"), abs=0.01)
     assert b == pytest.approx(page.evaluate("window.vx.lastCompare.elbo"), abs=0.01)
 

@@ -540,6 +540,7 @@
         if (res.stale) return;
         const tGot = performance.now();
         render(res);
+        S.lastEncodeBody = body;  // the drawing that lastEncode is of
         if (final && $("compare").value) runCompare();
         if (final) {
           S.stats.lens.request.push(tGot - tSend);
@@ -794,19 +795,23 @@
       const sel = $("compare");
       sel.innerHTML = '<option value="">(choose a model)</option>' + info.models.filter((m) => !m.error).map((m) => `<option>${m.name}</option>`).join("");
     }
+    let compareSeq = 0;
     async function runCompare() {
-      const other = $("compare").value;
-      if (!other || !S.lastBody) { $("comparebox").innerHTML = other ? '<p class="vx-empty">Draw a digit first.</p>' : ""; return; }
-      const body = { ...JSON.parse(S.lastBody), session: "", seq: 0 };
+      // The drawing as this model last encoded it, sent to the other model too; only the newest
+      // comparison is shown (an older one, e.g. of a half-drawn stroke, may answer later).
+      const other = $("compare").value, mine = S.lastEncode, sent = S.lastEncodeBody, cseq = ++compareSeq;
+      if (!other || !mine || !sent) { $("comparebox").innerHTML = other ? '<p class="vx-empty">Draw a digit first.</p>' : ""; return; }
+      const body = { ...JSON.parse(sent), session: "", seq: 0 };
       const r = await fetch(`/api/models/${encodeURIComponent(other)}/encode`, { method: "POST", body: JSON.stringify(body), headers: { "Content-Type": "application/json" } });
       const o = await r.json();
+      if (cseq !== compareSeq) return;
       if (!r.ok || o.blank) { $("comparebox").innerHTML = '<p class="vx-empty">could not encode with ' + other + "</p>"; return; }
-      const mine = S.lastEncode, fig = (res, cls) => `<figure class="vx-cmp" data-vx-cmp="${cls}"><figcaption><b>${res.model}</b> (z=${res.loc.length})</figcaption>
+      const fig = (res, cls) => `<figure class="vx-cmp" data-vx-cmp="${cls}"><figcaption><b>${res.model}</b> (z=${res.loc.length})</figcaption>
         <canvas width="28" height="28" class="vx-px vx-mid"></canvas><div>ELBO <b data-vx-num="cmp-elbo-${cls}">${fmt(res.elbo)}</b> nats<br>KL ${fmt(res.kl)} · recon ${fmt(res.recon)}</div></figure>`;
       $("comparebox").innerHTML = fig(mine, "a") + fig(o, "b");
       const cs = $("comparebox").querySelectorAll("canvas");
       paintGrey(cs[0], b64bytes(mine.mean_img)); paintGrey(cs[1], b64bytes(o.mean_img));
-      S.lastCompare = o;
+      S.lastCompare = o; S.lastCompareMine = mine;
     }
     const panels = () => Array.from(root.querySelectorAll(".vx-panels > .vx-card, .vx-side > .vx-card"));
     let presentIdx = 0;
