@@ -121,8 +121,9 @@ def load_model(name_or_path: str | Path, device: str | None = None, threads: int
     if atlas.z_dim != config.z_dim:
         raise AtlasError(f"{atlas_file}: z_dim {atlas.z_dim} != checkpoint's {config.z_dim}")
     layers = sorted((int(m.group(1)), k) for k in arrays if (m := _DECODER_LAYER.match(k)))
-    decoder = tuple((arrays[k].astype(np.float32), arrays[k.removesuffix("weight") + "bias"].astype(np.float32))
-                    for _, k in layers)
+    # Views of the arrays read above (no copies: those stay until the torch model is built from them).
+    decoder = tuple((arrays[k].astype(np.float32, copy=False),
+                     arrays[k.removesuffix("weight") + "bias"].astype(np.float32, copy=False)) for _, k in layers)
     return Loaded(name=path.name.removesuffix(".safetensors"), path=path, config=config, record=record, atlas=atlas,
                   weights_sha256=digest, decoder_layers=decoder, device=device, threads=threads,
                   _lazy={"arrays": arrays})
