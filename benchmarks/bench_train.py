@@ -31,7 +31,7 @@ from explorer.config import ModelConfig, TrainConfig
 from explorer.data import load_mnist
 from explorer.elbo import kl_per_dim
 from explorer.model import VAE
-from explorer.train import batches, jit_executor, make_elbo, make_svi
+from explorer.svi import batches, jit_executor, make_elbo, make_svi
 
 CFG = ModelConfig(z_dim=50, hidden=(400,), activation="softplus")
 

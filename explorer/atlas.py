@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from explorer.constants import REGIONS, TAIL_RADIUS
+
 log = logging.getLogger(__name__)
 
 FORMAT = "explorer-atlas/1"
@@ -118,22 +120,26 @@ class Atlas:
         z : array, shape ``(m, z_dim)`` — barycentric interpolation of the guide means over the
             Delaunay triangle that contains each point; outside the data's hull, the mean of the
             nearest test digit. For a latent map, ``p`` itself.
-        region : array, shape ``(m,)`` int8 — 0 inside the data, 1 in a gap (a long-edged triangle),
-            2 outside the data's region.
+        region : array, shape ``(m,)`` int8 — an index into :data:`explorer.constants.REGIONS`: on a
+            UMAP map 0 "inside" the data, 1 in a "gap" (a long-edged triangle), 2 "outside" the data's
+            hull; on a latent map 3 "latent", or 4 "tail" where ``|z| > TAIL_RADIUS``.
         """
         p = np.asarray(p, dtype=np.float64).reshape(-1, 2)
+        if self.is_latent_map:
+            tail = np.hypot(p[:, 0], p[:, 1]) > TAIL_RADIUS
+            return p.astype(np.float32), np.where(tail, REGIONS.index("tail"), REGIONS.index("latent")).astype(np.int8)
         tri = self._triangulation().find_simplex(p)
         z = np.empty((p.shape[0], self.z_dim), dtype=np.float32)
         region = np.zeros(p.shape[0], dtype=np.int8)
         for i, (pt, t) in enumerate(zip(p, tri, strict=True)):
             if t < 0:
-                region[i] = 2
-                z[i] = pt if self.is_latent_map else self.loc[np.argmin(((self.xy - pt) ** 2).sum(1))]
+                region[i] = REGIONS.index("outside")
+                z[i] = self.loc[np.argmin(((self.xy - pt) ** 2).sum(1))]
                 continue
             verts = self.triangles[t]
             w = barycentric(self.xy[verts].astype(np.float64), pt)
-            z[i] = pt if self.is_latent_map else (w[:, None] * self.loc[verts]).sum(0)
-            region[i] = 1 if self._long_edge[t] else 0
+            z[i] = (w[:, None] * self.loc[verts]).sum(0)
+            region[i] = REGIONS.index("gap") if self._long_edge[t] else REGIONS.index("inside")
         return z, region
 
     @property

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "explorer-vae/1"
 SUFFIX = ".safetensors"
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SOURCE_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"  # a source checkout (or -e install)
 ENV_VAR = "EXPLORER_CHECKPOINTS"
 
 
@@ -71,8 +71,21 @@ def weights_digest(state_dict: dict[str, torch.Tensor] | dict[str, np.ndarray]) 
 
 
 def checkpoint_dir() -> Path:
+    """Where the shipped models are: ``$EXPLORER_CHECKPOINTS`` if set; else ``checkpoints/`` beside the
+    ``explorer`` package in a source checkout (or an editable install); else the installed package
+    ``explorer.checkpoints`` (a wheel install carries the models there)."""
     env = os.environ.get(ENV_VAR)
-    return Path(env) if env else CHECKPOINT_DIR
+    if env:
+        return Path(env)
+    if any(SOURCE_CHECKPOINTS.glob(f"*{SUFFIX}")):
+        return SOURCE_CHECKPOINTS
+    try:
+        import importlib.resources
+
+        installed = Path(str(importlib.resources.files("explorer.checkpoints")))
+    except (ModuleNotFoundError, TypeError):
+        return SOURCE_CHECKPOINTS
+    return installed
 
 
 def available_checkpoints(directory: Path | None = None) -> list[str]:

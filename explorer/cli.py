@@ -241,7 +241,7 @@ def cmd_atlas(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from explorer.serve import serve
+    from explorer.app.startup import serve
 
     serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser,
           args.threads, announce=lambda line: print(line, flush=True))
@@ -259,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from explorer.app.startup import ServeError
     from explorer.atlas import AtlasError
     from explorer.checkpoint import CheckpointError
     from explorer.data import DataMissingError
-    from explorer.serve import ServeError
 
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "serve": cmd_serve}
     command = args.command

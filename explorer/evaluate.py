@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from explorer.elbo import elbo_per_label, log_px_iwae
 from explorer.model import VAE, one_hot
-from explorer.train import batches, evaluate_loss, make_elbo
+from explorer.svi import batches, evaluate_loss, make_elbo
 from explorer.utils import set_seed
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,11 @@ sooner waits for it. Everything here is read-only after loading and shared betwe
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +28,13 @@ from explorer.checkpoint import (
     weights_digest,
 )
 from explorer.config import ModelConfig
+from explorer.constants import ACTIVE_KL
 
 if TYPE_CHECKING:
     from explorer.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
-MAX_SAMPLES = 64  # samples of z per request at most (also the page's largest K)
 _DECODER_LAYER = re.compile(r"^decoder\.net\.(\d+)\.weight$")
 
 
@@ -54,6 +53,7 @@ class Loaded:
     threads: int | None = None  # torch CPU threads, set when the model is built
     _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def ckpt(self) -> Checkpoint:
@@ -98,16 +98,19 @@ class Loaded:
             "test_elbo": rec.get("test_elbo"),
             "log_px": rec.get("test_log_px"),
             "map": self.atlas.meta.get("map"),
-            "active_dims": int((self.atlas.kl_mean > 0.01).sum()),
+            "active_dims": int((self.atlas.kl_mean > ACTIVE_KL).sum()),
             "kind": self.config.kind,
             "test_accuracy": rec.get("test_accuracy"),
         }
 
-    def bundle(self) -> bytes:
-        """What the page needs to draw the map and decode drags itself (built once, cached)."""
-        if "bundle" not in self._lazy:
-            self._lazy["bundle"] = make_bundle(self)
-        return self._lazy["bundle"]
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per model and kept (for answers that never change: the page's
+        bundle, the map as CSV)."""
+        if key not in self._lazy:
+            with self._cache_lock:
+                if key not in self._lazy:
+                    self._lazy[key] = make()
+        return self._lazy[key]
 
 
 def load_model(name_or_path: str | Path, device: str | None = None, threads: int | None = None) -> Loaded:
@@ -157,38 +160,3 @@ class ModelRegistry:
             if name not in self._models:
                 self._models[name] = load_model(self.directory / f"{name}.safetensors", self.device, self._threads)
         return self._models[name]
-
-
-def make_bundle(m: Loaded) -> bytes:
-    """Binary bundle: 4-byte little-endian header length, JSON header, then aligned arrays.
-
-    The header lists each array's name, dtype, shape and byte offset (from the start of the data
-    section). Arrays: the map (``xy``, ``labels``), the guide means (``loc``), the triangulation
-    (``triangles``, ``neighbors``) and the decoder's layers (``W0``, ``b0``, ... as float32).
-    """
-    arrays: dict[str, np.ndarray] = {
-        "xy": m.atlas.xy.astype(np.float32), "labels": m.atlas.labels.astype(np.uint8),
-        "loc": m.atlas.loc.astype(np.float32), "triangles": m.atlas.triangles.astype(np.int32),
-        "neighbors": m.atlas.neighbors.astype(np.int32),
-    }
-    for i, (w, b) in enumerate(m.decoder_layers):
-        arrays[f"W{i}"], arrays[f"b{i}"] = w, b
-    entries, blobs, offset = [], [], 0
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a)
-        pad = (-offset) % 8
-        if pad:
-            blobs.append(b"\0" * pad)
-            offset += pad
-        entries.append({"name": name, "dtype": str(a.dtype), "shape": list(a.shape), "offset": offset})
-        blobs.append(a.tobytes())
-        offset += a.nbytes
-    header = {
-        "model": m.summary(), "arrays": entries, "layers": len(m.decoder_layers),
-        "activation": m.config.activation, "gap_edge": m.atlas.gap_threshold,
-        "map": m.atlas.meta.get("map"), "kl_mean": np.round(m.atlas.kl_mean.astype(np.float64), 4).tolist(),
-        "labels": m.config.labels,
-    }
-    hb = json.dumps(header).encode()
-    hb += b" " * ((-(4 + len(hb))) % 8)
-    return struct.pack("<I", len(hb)) + hb + b"".join(blobs)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.service import Loaded, _r, b64, label_onehot, to_u8
+from explorer.inference import _r, b64, label_onehot, to_u8
+from explorer.registry import Loaded
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

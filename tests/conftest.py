@@ -1,10 +1,18 @@
-"""Shared fixtures: a clean Pyro param store, the MNIST test set when present, the shipped models."""
+"""Shared fixtures and helpers: a clean Pyro param store, MNIST when present, the CLI and the real app
+in subprocesses, headless Chromium, drawings."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from types import ModuleType
 
+import numpy as np
 import pyro
 import pytest
 import torch
@@ -69,11 +77,31 @@ def digits() -> torch.Tensor:
     return x
 
 
+def seven_canvas() -> np.ndarray:
+    """A drawn 7 on a 280 x 280 canvas, uint8 ink."""
+    a = np.zeros((280, 280), dtype=np.uint8)
+    a[50:70, 60:220] = 255  # top bar
+    for i in range(170):
+        r, c = 60 + i, 215 - int(i * 0.55)
+        a[r : r + 18, c - 9 : c + 9] = 255
+    return a
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python -m explorer ARGS`` in a subprocess; its output captured."""
+    return subprocess.run([sys.executable, "-m", "explorer", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def benchmark_module(name: str) -> ModuleType:
+    """A script of ``benchmarks/`` imported as a module (the tests run its small configurations)."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # ---------- the real app in a subprocess, and headless Chromium (Debian's) ----------
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 
 CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -107,6 +135,23 @@ class AppProcess:
                 return
         self.stop()
         raise RuntimeError("app did not start in 120 s:\n" + "".join(self.output))
+
+    def read_until(self, prefix: str, timeout: float) -> str:
+        """Read the app's output (into ``self.output``) up to a line starting with ``prefix``; that line."""
+        import select
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if not ready:
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no line starting with {prefix!r} in {timeout} s; got:\n{''.join(self.output)}")
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from explorer.atlas import FORMAT, Atlas, AtlasError, atlas_path_for, load_atlas, save_atlas, triangulate
-from explorer.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
+from explorer.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
 from explorer.config import ModelConfig
 from explorer.model import VAE
 
 from conftest import PickleBomb
 
-SHIPPED = CHECKPOINT_DIR / "mnist-z16.atlas.npz"
+SHIPPED = checkpoint_dir() / "mnist-z16.atlas.npz"
 
 
 def _arrays(n=300, zd=3, seed=0):

@@ -30,14 +30,16 @@ def wait_encoded(pg, model=None, seq_before=0):
 
 
 def test_page_loads_offline_with_the_map(page, app_server):
-    assert app_server.output[-1].startswith(f"VAE explorer ready at {app_server.url}")
+    ready = [line for line in app_server.output if line.startswith("VAE explorer ready at")]
+    assert ready == [f"VAE explorer ready at {app_server.url}  (model mnist-z16; Ctrl-C stops)\n"]
     assert not any("Traceback" in line for line in app_server.output)
     n = page.evaluate("document.querySelector('[data-vx=map]').data.slice(0, 10).reduce((a, t) => a + t.x.length, 0)")
     assert n == 10_000
     assert page.evaluate("typeof Plotly") == "object"
     srcs = page.evaluate("Array.from(document.scripts).map(s => s.src).filter(Boolean)")
     assert all(s.startswith(app_server.url) for s in srcs), srcs  # no CDN
-    assert "mnist-z16" in page.locator("#vx-card").inner_text()
+    assert "mnist-z16" in page.locator("[data-vx=card]").inner_text()
+    assert page.locator("[data-vx=model]").input_value() == "mnist-z16"
 
 
 def test_draw_shows_posterior_samples_and_cloud(page):
@@ -121,7 +123,11 @@ def test_click_a_point_shows_original_and_reconstruction(page):
         " const b = document.querySelector('[data-vx=map]').getBoundingClientRect();"
         " return [b.left + fl.xaxis._offset + fl.xaxis.c2p(x), b.top + fl.yaxis._offset + fl.yaxis.c2p(y)]; }", xy)
     page.mouse.move(px[0] + 40, px[1] + 40)
-    page.mouse.click(px[0], px[1])
+    page.mouse.move(px[0], px[1], steps=4)  # as a hand: the pointer rests on the point (it shows), then clicks
+    page.wait_for_function(f"document.querySelector('[data-vx=digittxt]').textContent.includes('#{i},')",
+                           timeout=10_000)
+    page.mouse.down()
+    page.mouse.up()
     page.wait_for_function("document.querySelector('[data-vx=digittxt]').textContent.includes('ring moved')",
                            timeout=10_000)
     text = page.locator("[data-vx=digittxt]").inner_text()
@@ -143,7 +149,7 @@ def test_switch_checkpoint_keeps_the_drawing(page):
     # for a 2-D latent the map is the latent space: the mean's map position is the guide mean itself
     assert res["mean_xy"] == pytest.approx(res["loc"], abs=1e-3)
     assert "z₁" in page.evaluate("document.querySelector('[data-vx=map]').layout.xaxis.title.text")
-    page.wait_for_function("document.querySelector('#vx-card').innerText.includes('mnist-z2')", timeout=20_000)
+    page.wait_for_function("document.querySelector('[data-vx=card]').innerText.includes('mnist-z2')", timeout=20_000)
 
 
 def test_two_sessions_keep_separate_state(browser, app_server):
@@ -172,7 +178,8 @@ def test_lens_numbers_on_the_page_match_python(page):
 
     import numpy as np
 
-    from explorer.service import encode_drawing, load_model, log_px_drawing
+    from explorer.inference import encode_drawing, log_px_drawing
+    from explorer.registry import load_model
 
     draw_stroke(page, SEVEN)
     res = wait_encoded(page)

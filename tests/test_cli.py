@@ -1,20 +1,11 @@
 """The real CLI in a subprocess: --help texts, a one-epoch training smoke run, clear data errors."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from explorer.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "explorer", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+from conftest import run_cli
 
 
 @pytest.mark.parametrize("cmd,flags", [

@@ -13,7 +13,8 @@ from explorer.config import ModelConfig
 from explorer.elbo import elbo_per_label, kl_per_dim, label_posterior, log_bernoulli
 from explorer.model import VAE, one_hot
 
-from test_service import _seven
+from conftest import run_cli
+from conftest import seven_canvas as _seven
 
 
 def _cvae():
@@ -61,8 +62,6 @@ def test_label_posterior_is_a_distribution(digits):
 
 
 def test_cli_trains_the_label_aware_model(tmp_path, data_dir, mnist_train):
-    from test_cli import run_cli
-
     from explorer.checkpoint import load_checkpoint
 
     out = tmp_path / "cvae.safetensors"
@@ -77,7 +76,7 @@ def test_cli_trains_the_label_aware_model(tmp_path, data_dir, mnist_train):
 
 @pytest.fixture(scope="module")
 def cvae():
-    from explorer.service import load_model
+    from explorer.registry import load_model
 
     return load_model("mnist-cvae-z16")
 
@@ -89,8 +88,8 @@ def test_shipped_cvae_record(cvae):
 
 
 def test_encode_drawing_with_label_matches_pyro(cvae):
+    from explorer.inference import encode_drawing
     from explorer.preprocess import to_mnist
-    from explorer.service import encode_drawing
 
     res = encode_drawing(cvae, _seven(), k=64, seed=1)
     assert sum(res["label_probs"]) == pytest.approx(1.0, abs=1e-3)
@@ -113,7 +112,7 @@ def test_encode_drawing_with_label_matches_pyro(cvae):
 
 
 def test_decoding_needs_a_label_for_the_conditional_model(cvae):
-    from explorer.service import decode_point
+    from explorer.inference import decode_point
 
     with pytest.raises(ValueError, match="label"):
         decode_point(cvae, 0.0, 0.0)

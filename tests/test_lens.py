@@ -7,10 +7,11 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
+from explorer.inference import encode_drawing, log_px_drawing, prior_samples
 from explorer.preprocess import to_mnist
-from explorer.service import encode_drawing, load_model, log_px_drawing, prior_samples
+from explorer.registry import load_model
 
-from test_service import _seven
+from conftest import seven_canvas as _seven
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,11 @@ nothing a user points the app at is unpickled."""
 
 import base64
 import pickle
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from conftest import ROOT, AppProcess, PickleBomb, free_port
+from conftest import ROOT, AppProcess, PickleBomb, free_port, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +76,11 @@ def test_out_of_range_queries(client, path, status):
 @pytest.mark.parametrize("path", [
     "/static/../../../../etc/passwd",
     "/static/..%2f..%2f..%2f..%2fetc%2fpasswd",
-    "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-    "/static//etc/passwd",
+    "/vx/../../../../etc/passwd",
+    "/vx/..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/vx/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/vx/js/..%2f..%2f..%2fpage.py",
+    "/vx//etc/passwd",
     "/gradio_api/file=/etc/passwd",
     "/gradio_api/file=../../../../../../etc/passwd",
     "/gradio_api/file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
@@ -95,21 +96,18 @@ def test_path_traversal_probes_get_nothing(client, path):
 
 
 def test_static_serves_only_its_own_assets(client):
-    assert client.get("/static/explorer.js").status_code == 200
-    assert client.get("/static/plotly.min.js").status_code == 200
-    assert client.get("/static/server.py").status_code == 404
-
-
-def _run(args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "explorer", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    assert client.get("/vx/js/main.js").status_code == 200
+    assert client.get("/vx/js/panels/map.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/vx/plotly.min.js").status_code == 200
+    for name in ("server.py", "page.py", "js/../page.py", "vendor/README.md"):
+        assert client.get(f"/vx/{name}").status_code == 404, name
 
 
 def test_pickle_as_checkpoint_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.safetensors"
     evil.write_bytes(pickle.dumps(PickleBomb(str(marker))))
-    res = _run(["--checkpoint", str(evil), "--no-browser", "--port", str(free_port())])
+    res = run_cli(*["--checkpoint", str(evil), "--no-browser", "--port", str(free_port())])
     assert res.returncode == 2 and "evil.safetensors" in res.stderr and "never loaded" in res.stderr
     assert "Traceback" not in res.stderr and not marker.exists()
 
@@ -121,15 +119,15 @@ def test_pickle_as_atlas_is_refused_and_never_runs(tmp_path):
     ck = tmp_path / "m.safetensors"
     shutil.copy(ROOT / "checkpoints" / "mnist-z2.safetensors", ck)
     (tmp_path / "m.atlas.npz").write_bytes(pickle.dumps(PickleBomb(str(marker))))
-    res = _run(["--checkpoint", str(ck), "--no-browser", "--port", str(free_port())])
+    res = run_cli(*["--checkpoint", str(ck), "--no-browser", "--port", str(free_port())])
     assert res.returncode == 2 and "m.atlas.npz" in res.stderr and "Traceback" not in res.stderr
     assert not marker.exists()
 
 
 def test_missing_checkpoint_and_port_in_use_are_one_line_errors(app_server):
-    res = _run(["--checkpoint", "no-such-model", "--no-browser"])
+    res = run_cli(*["--checkpoint", "no-such-model", "--no-browser"])
     assert res.returncode == 2 and "no such checkpoint" in res.stderr and "mnist-z16" in res.stderr
-    res = _run(["--no-browser", "--port", str(app_server.port)])
+    res = run_cli(*["--no-browser", "--port", str(app_server.port)])
     assert res.returncode == 2 and f"port {app_server.port}" in res.stderr and "in use" in res.stderr
 
 
@@ -139,9 +137,14 @@ def test_auth_protects_page_and_routes_and_warns_off_loopback():
         with httpx.Client(base_url=app.url, timeout=30) as c:
             assert c.get("/api/models").status_code == 401
             assert c.get("/api/models/mnist-z2/bundle").status_code == 401
-            assert c.post("/login", data={"username": "prof", "password": "wrong"}).status_code >= 400
-            assert c.post("/login", data={"username": "prof", "password": "s3cret"}).status_code == 200
+            assert c.get("/config").status_code == 401  # Gradio's routes too
+            page = c.get("/")
+            assert page.status_code == 303 and page.headers["location"] == "/login"
+            assert c.post("/login", data={"username": "prof", "password": "wrong"}).status_code == 401
+            ok = c.post("/login", data={"username": "prof", "password": "s3cret"})
+            assert ok.status_code == 303 and ok.headers["location"] == "/"
             assert c.get("/api/models").status_code == 200
+            assert c.get("/config").status_code == 200 and c.get("/").status_code == 200
     finally:
         app.stop()
     open_app = AppProcess("--host", "0.0.0.0", "--checkpoint", "mnist-z2")
@@ -151,9 +154,17 @@ def test_auth_protects_page_and_routes_and_warns_off_loopback():
         open_app.stop()
 
 
-def test_share_is_off_and_loopback_is_the_default(app_server):
+def test_share_is_off_and_loopback_is_the_default():
     from explorer.cli import build_parser
 
     args = build_parser().parse_args(["serve"])
     assert args.share is False and args.host == "127.0.0.1" and args.auth is None
-    assert not any("public link" in line for line in app_server.output)
+    app = AppProcess("--checkpoint", "mnist-z2")
+    try:
+        # A share link would be announced before the model is built: read the output up to that line.
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            assert c.post("/api/models/mnist-z2/warm").status_code == 200
+        app.read_until("model mnist-z2 runs on", 60)
+        assert not any("public link" in line or "public URL" in line for line in app.output), app.output
+    finally:
+        app.stop()

@@ -5,8 +5,8 @@ import pytest
 from pyro.infer import SVI
 
 from explorer.checkpoint import available_checkpoints, load_checkpoint
-from explorer.service import load_model
-from explorer.train import evaluate_loss, make_elbo
+from explorer.registry import load_model
+from explorer.svi import evaluate_loss, make_elbo
 from explorer.utils import set_seed
 
 PYRO_EXAMPLE_ELBO = -101.57  # Pyro's examples/vae/vae.py, 100 epochs, measured on this machine kind

@@ -1,11 +1,8 @@
 """How the app starts fast: no torch until the model is needed, Gradio without its stub rewriting,
 the page's scripts preloaded, the torch model built in the background once a page has its data."""
 
-import os
-import select
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -31,14 +28,14 @@ def test_page_is_served_before_torch_is_imported_and_a_drawing_builds_the_model(
     out = run_py(
         "import sys, base64\n"
         "from fastapi.testclient import TestClient\n"
-        "import explorer.cli, explorer.serve\n"
+        "import explorer.cli, explorer.app.startup\n"
         "from explorer.registry import ModelRegistry, load_model\n"
-        "from explorer.server import create_server\n"
+        "from explorer.app.server import create_server\n"
         "asked = []\n"
         "m = load_model('mnist-z16')\n"
         "reg = ModelRegistry(m)\n"
         "c = TestClient(create_server(reg, on_warm=asked.append))\n"
-        "for p in ['/', '/api/models', '/api/models/mnist-z16/bundle', '/static/plotly.min.js']:\n"
+        "for p in ['/', '/api/models', '/api/models/mnist-z16/bundle', '/vx/plotly.min.js', '/vx/js/main.js']:\n"
         "    assert c.get(p).status_code == 200, p\n"
         "heavy = lambda: sorted(k for k in ('torch', 'pyro', 'scipy', 'torchvision') if k in sys.modules)\n"
         "print('before', heavy(), m.ready)\n"
@@ -58,20 +55,28 @@ def test_page_is_served_before_torch_is_imported_and_a_drawing_builds_the_model(
     assert lines[-1] == "again ['mnist-cvae-z16']"
 
 
-def test_gradio_is_imported_without_rewriting_its_type_stubs():
-    out = run_py(
-        "import gradio.component_meta as cm\n"  # plain import: the stub writer is Gradio's own
-        "print(cm.create_or_modify_pyi.__module__)\n"
+def test_gradio_is_imported_without_parsing_its_type_stubs_and_only_for_that_import():
+    """The effect: importing Gradio through ``import_gradio`` runs Gradio's stub writer for no component
+    class (a plain ``import gradio`` runs it for each), and afterwards the writer is Gradio's own again."""
+    count = (
+        "import cProfile, pstats, sys\n"
+        "prof = cProfile.Profile()\n"
+        "prof.enable()\n"
+        "{imp}\n"
+        "prof.disable()\n"
+        "calls = sum(v[1] for k, v in pstats.Stats(prof).stats.items() if k[2] == 'create_or_modify_pyi')\n"
+        "import gradio.component_meta as cm\n"
+        "print(calls, cm.create_or_modify_pyi.__module__, cm.create_or_modify_pyi.__name__)\n"
     )
-    assert out.strip() == "gradio.component_meta", "Gradio renamed its stub writer: update explorer/gradio_import.py"
-    out = run_py(
-        "from explorer import gradio_import\n"
-        "gr = gradio_import.import_gradio()\n"
-        "import gradio.component_meta as cm, sys\n"
-        "print(gradio_import.stub_writer_skipped, cm.create_or_modify_pyi is gradio_import._no_stubs,\n"
-        "      gradio_import._SkipStubWriter in {type(f) for f in sys.meta_path}, gr.Blocks.__name__)\n"
-    )
-    assert out.strip() == "True True False Blocks"
+    plain = run_py(count.format(imp="import gradio")).split()
+    assert int(plain[0]) > 20 and plain[1:] == ["gradio.component_meta", "create_or_modify_pyi"], plain
+    ours = run_py(count.format(imp="from explorer.app.gradio_import import import_gradio\nimport_gradio()")).split()
+    assert ours == ["0", "gradio.component_meta", "create_or_modify_pyi"], ours
+    out = run_py("from explorer.app.gradio_import import _SkipStubWriter, import_gradio\n"
+                 "import sys\n"
+                 "gr = import_gradio()\n"
+                 "print(gr.Blocks.__name__, any(isinstance(f, _SkipStubWriter) for f in sys.meta_path))\n")
+    assert out.split() == ["Blocks", "False"]
 
 
 def test_numpy_weights_and_digest_equal_the_torch_checkpoints():
@@ -121,41 +126,28 @@ def test_page_response_preloads_the_scripts_it_runs():
     out = run_py(
         "from fastapi.testclient import TestClient\n"
         "from explorer.registry import ModelRegistry, load_model\n"
-        "from explorer.server import create_server, page_scripts\n"
-        "from explorer import __version__\n"
+        "from explorer.app.server import create_server\n"
+        "from explorer.app.page import module_urls\n"
         "reg = ModelRegistry(load_model('mnist-z2'))\n"
         "import html, re\n"
         "c = TestClient(create_server(reg))\n"
         "r = c.get('/')\n"
         "print(r.headers.get('link'))\n"
         "head = c.get('/config').json()['head']\n"
-        "srcs = [html.unescape(s) for s in re.findall(r'<script src=\"([^\"]+)\"', head)]\n"
-        "print(srcs == page_scripts(__version__, 'mnist-z2'))\n"
-        "r = TestClient(create_server(reg, auth=('u', 'p'))).get('/')\n"
-        "print(r.headers.get('link'))\n"
+        "print([html.unescape(s) for s in re.findall(r'<script type=\"module\" src=\"([^\"]+)\"', head)])\n"
+        "print(module_urls('mnist-z2'))\n"
+        "print(all(c.get(u).status_code == 200 for u in module_urls('mnist-z2')))\n"
+        "r = TestClient(create_server(reg, auth=('u', 'p'))).get('/', follow_redirects=False)\n"
+        "print(r.status_code, r.headers.get('location'), r.headers.get('link'))\n"
     )
-    link, same, with_auth = out.strip().splitlines()[-3:]
-    assert link == ("</static/explorer.js?v=0.1.0&model=mnist-z2>; rel=preload; as=script, "
-                    "</static/plotly.min.js?v=0.1.0>; rel=preload; as=script")
-    assert same == "True"  # the preloaded URLs are exactly the ones the page runs
-    assert with_auth == "None"  # behind a login the page is the login form
-
-
-def _read_until(proc: subprocess.Popen, prefix: str, timeout: float) -> str:
-    deadline = time.time() + timeout
-    fd = proc.stdout.fileno()
-    buf = ""
-    while time.time() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            chunk = os.read(fd, 65536).decode()
-            if not chunk:
-                break
-            buf += chunk
-            for line in buf.splitlines():
-                if line.startswith(prefix):
-                    return line
-    raise AssertionError(f"no line starting with {prefix!r} in {timeout} s; got:\n{buf}")
+    link, head_modules, modules, served, with_auth = out.strip().splitlines()[-5:]
+    modules = eval(modules)
+    assert eval(head_modules) == modules[:1] == ["/vx/js/main.js?model=mnist-z2"]
+    assert len(modules) >= 12 and "/vx/js/panels/map.js" in modules and "/vx/js/api.js" in modules
+    assert link == ", ".join([*(f"<{u}>; rel=modulepreload" for u in modules),
+                              "</vx/plotly.min.js?v=0.1.0>; rel=preload; as=script"])
+    assert served == "True"  # every preloaded module exists
+    assert with_auth == "303 /login None"  # behind a login the page is the login form
 
 
 def test_the_app_builds_the_model_in_the_background_once_a_page_has_drawn_the_map():
@@ -164,7 +156,7 @@ def test_the_app_builds_the_model_in_the_background_once_a_page_has_drawn_the_ma
         req = urllib.request.Request(app.url + "api/models/mnist-z2/warm", method="POST")
         with urllib.request.urlopen(req, timeout=30) as r:
             assert r.status == 200
-        line = _read_until(app.proc, "model mnist-z2 runs on", 60)
+        line = app.read_until("model mnist-z2 runs on", 60)
         assert "cpu" in line  # this machine has no GPU; on one, the line names cuda
         with urllib.request.urlopen(req, timeout=30) as r:
             assert b'"ready":true' in r.read()

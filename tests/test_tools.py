@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from explorer.service import load_model
+from explorer.registry import load_model
 from explorer.tools import interpolate, lerp, map_csv, slerp, traversal_grid, traverse
 
 from conftest import ONE, SEVEN, draw_stroke

@@ -14,7 +14,8 @@ from explorer.config import ModelConfig, TrainConfig
 from explorer.data import MnistSplit
 from explorer.model import VAE, one_hot
 from explorer.optim import JointOptim
-from explorer.train import jit_executor, make_svi, train
+from explorer.svi import jit_executor, make_svi
+from explorer.train import train
 
 SMALL = ModelConfig(z_dim=3, hidden=(24,))
 

@@ -7,23 +7,19 @@ all users) and uses its torch model, ``m.ckpt.vae``.
 from __future__ import annotations
 
 import base64
-import logging
 import math
 from typing import Any
 
 import numpy as np
 import torch
 
+from explorer.constants import ACTIVE_KL, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
 from explorer.elbo import kl_per_dim, label_posterior, log_bernoulli, log_px_iwae
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
-from explorer.registry import MAX_SAMPLES, Loaded, ModelRegistry, load_model, make_bundle
+from explorer.registry import Loaded
 
-__all__ = ["MAX_SAMPLES", "Loaded", "ModelRegistry", "decode_point", "digit_info", "encode_drawing", "label_onehot",
-           "load_model", "log_px_drawing", "make_bundle", "prior_samples"]
-
-log = logging.getLogger(__name__)
-
+MAX_COORD = 1e6  # map positions beyond this are refused (a 2-D latent map decodes z = the position)
 
 
 def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -134,19 +130,19 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
         "kl": float(kl),
         "kl_dims": _r(kl_dims),
         "elbo": float(recon_mean - kl) + extra.get("log_py", 0.0),
-        "active_dims": int((m.atlas.kl_mean > 0.01).sum()),
+        "active_dims": int((m.atlas.kl_mean > ACTIVE_KL).sum()),
         **extra,
     }
 
 
 @torch.no_grad()
-def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = 1000, seed: int = 0,
+def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = LOGPX_K, seed: int = 0,
                    label: int | None = None) -> dict[str, Any]:
     """Importance-weighted estimate of log p(x) for a drawing (k samples from q(z|x)), nats.
 
     For a conditional VAE: of log p(x, y) with y = ``label`` (or the most probable label)."""
-    if not 1 <= k <= 5000:
-        raise ValueError(f"k must be between 1 and 5000, got {k}")
+    if not 1 <= k <= LOGPX_MAX_K:
+        raise ValueError(f"k must be between 1 and {LOGPX_MAX_K}, got {k}")
     vae = m.ckpt.vae
     x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(vae.device)
     y = None
@@ -170,7 +166,7 @@ def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | Non
 
 
 @torch.no_grad()
-def prior_samples(m: Loaded, n: int = 16, seed: int = 0, label: int | None = None) -> dict[str, Any]:
+def prior_samples(m: Loaded, n: int = PRIOR_N, seed: int = 0, label: int | None = None) -> dict[str, Any]:
     """n draws z ~ N(0, I) from the prior, their map positions and decoded images (a conditional VAE
     decodes them as ``label``; by default as the digits 0, 1, ..., 9, 0, ... in turn)."""
     if not 1 <= n <= MAX_SAMPLES:
@@ -189,11 +185,11 @@ def prior_samples(m: Loaded, n: int = 16, seed: int = 0, label: int | None = Non
 def decode_point(m: Loaded, x: float, y: float, label: int | None = None) -> dict[str, Any]:
     """The decoder's image for a map position (the Python reference for the page's own decoding);
     a conditional VAE decodes it as the digit ``label``."""
-    if not (np.isfinite(x) and np.isfinite(y)):
-        raise ValueError("map coordinates must be finite numbers")
+    if not (np.isfinite(x) and np.isfinite(y) and abs(x) <= MAX_COORD and abs(y) <= MAX_COORD):
+        raise ValueError(f"map coordinates must be finite numbers within ±{MAX_COORD:g}")
     z, region = m.atlas.inverse(np.array([[x, y]]))
     probs = m.ckpt.vae.decode(torch.from_numpy(z), label_onehot(m, label))[0]
-    return {"z": _r(z[0], 6), "region": ["inside", "gap", "outside"][int(region[0])],
+    return {"z": _r(z[0], 6), "region": REGIONS[int(region[0])],
             "image": to_u8(probs).tolist(), "probs": _r(probs, 6)}
 
 

@@ -1,11 +1,11 @@
-"""``python -m explorer``: start the app (uvicorn serving FastAPI + Gradio)."""
+"""``python -m explorer``: read the model, take the port, open the browser, serve (uvicorn; with
+``--share``, Gradio's own ``Blocks.launch``)."""
 
 from __future__ import annotations
 
 import errno
 import logging
 import queue
-import secrets
 import socket
 import threading
 import time
@@ -25,15 +25,6 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 class ServeError(RuntimeError):
     """The app cannot start; the message says why and what to do."""
-
-
-def parse_auth(text: str | None) -> tuple[str, str] | None:
-    if not text:
-        return None
-    user, sep, password = text.partition(":")
-    if not sep or not user or not password:
-        raise ServeError("--auth takes USER:PASSWORD (both non-empty)")
-    return user, password
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -67,9 +58,13 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     starts while Gradio is imported; its request waits for the server), build the page, serve. The
     torch model is built in a background thread once the page has drawn the map (``import torch``
     alone takes ~2 s here); a drawing sent before that waits for it."""
+    from explorer.app.auth import parse_auth
     from explorer.registry import ModelRegistry, load_model
 
-    creds = parse_auth(auth)
+    try:
+        creds = parse_auth(auth)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
     if host not in LOOPBACK and creds is None:
         log.warning("listening on %s without --auth: anyone who can reach this machine can use the app", host)
     if device not in (None, "", "auto", "cpu"):  # a GPU asked for by name: say now if it is missing
@@ -85,12 +80,15 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     if open_browser:  # in a thread: a console browser (w3m, lynx) would otherwise hold up the start
         threading.Thread(target=webbrowser.open, args=(url,), name="open-browser", daemon=True).start()
+    builder = ModelBuilder(registry, announce)
+    if share:
+        sock.close()  # Gradio's launch takes the port itself
+        return _serve_shared(registry, creds, host, port, builder, announce, url)
     try:
         import uvicorn
 
-        from explorer.server import create_server  # imports Gradio
+        from explorer.app.server import create_server  # imports Gradio
 
-        builder = ModelBuilder(registry, announce)
         app = create_server(registry, auth=creds, on_warm=builder.request)
         log.info("read %s and built the page in %.2f s", default.name, time.perf_counter() - t0)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
@@ -99,14 +97,42 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
             while not server.started:
                 time.sleep(0.02)
             announce(f"VAE explorer ready at {url}  (model {default.name}; Ctrl-C stops)")
-            if share:
-                announce(f"public link: {_share(host, port)}")
             builder.start()
 
         threading.Thread(target=when_started, daemon=True).start()
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: str, port: int,
+                  builder: ModelBuilder, announce: Callable[[str], None], url: str) -> None:
+    """``--share``: the same routes and middleware, served by Gradio's public ``Blocks.launch``, which
+    opens the share link (through Gradio's relay; it needs the internet)."""
+    from explorer import __version__
+    from explorer.app.auth import Login
+    from explorer.app.page import build_app, page_head
+    from explorer.app.server import GRADIO_OPTIONS, server_parts
+
+    login = Login(*creds) if creds else None
+    routes, middleware = server_parts(registry, login, builder.request)
+    demo = build_app()
+    try:
+        _, _, share_url = demo.launch(
+            server_name=host, server_port=port, share=True, prevent_thread_lock=True, quiet=True,
+            auth_dependency=login.user if login else None, head=page_head(__version__, registry.default),
+            app_kwargs={"routes": routes, "middleware": middleware, "docs_url": None, "redoc_url": None,
+                        "openapi_url": None}, **GRADIO_OPTIONS)
+    except OSError as exc:
+        raise ServeError(f"cannot serve on {host}:{port}: {exc}") from None
+    announce(f"VAE explorer ready at {url}  (model {registry.default}; Ctrl-C stops)")
+    announce(f"public link: {share_url}" if share_url else
+             "public link: not available (Gradio could not open its share tunnel); the app still serves locally")
+    builder.start()
+    try:
+        demo.block_thread()
+    finally:
+        demo.close()
 
 
 class ModelBuilder:
@@ -148,21 +174,11 @@ class ModelBuilder:
         try:
             m = self.registry.get(name)
             vae = m.ckpt.vae
-            from explorer import service, tools  # noqa: F401 -- imported here, not on a first request
+            from explorer import inference, tools  # noqa: F401 -- imported here, not on a first request
 
             stroke = np.pad(np.full((40, 8), 255, np.uint8), 20)  # a "1": warms a drawing's code path
-            service.encode_drawing(m, stroke, k=2, label=0 if m.config.labels else None)
+            inference.encode_drawing(m, stroke, k=2, label=0 if m.config.labels else None)
         except Exception as exc:
             log.error("cannot build model %s: %s", name, exc)
             return
         self.announce(f"model {name} runs on {vae.device} (built in {time.perf_counter() - t0:.1f} s)")
-
-
-def _share(host: str, port: int) -> str:
-    try:
-        from gradio.networking import setup_tunnel
-
-        return setup_tunnel("127.0.0.1" if host in ("0.0.0.0", "::") else host, port,
-                            secrets.token_urlsafe(32), None, None)
-    except Exception as exc:  # offline, blocked, or the tunnel binary missing
-        return f"not available ({exc}); the app still serves locally"

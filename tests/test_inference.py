@@ -4,23 +4,18 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.app.bundle import make_bundle
 from explorer.elbo import kl_per_dim, log_bernoulli
+from explorer.inference import b64, decode_point, digit_info, encode_drawing
 from explorer.preprocess import BlankDrawingError, to_mnist
-from explorer.service import b64, decode_point, digit_info, encode_drawing, load_model, make_bundle
+from explorer.registry import load_model
+
+from conftest import seven_canvas as _seven
 
 
 @pytest.fixture(scope="module")
 def z16():
     return load_model("mnist-z16")
-
-
-def _seven():
-    a = np.zeros((280, 280), dtype=np.uint8)
-    a[50:70, 60:220] = 255  # top bar
-    for i in range(170):
-        r, c = 60 + i, 215 - int(i * 0.55)
-        a[r : r + 18, c - 9 : c + 9] = 255
-    return a
 
 
 def test_encode_numbers_hold_together(z16):
@@ -99,8 +94,8 @@ def test_app_never_imports_umap_or_numba():
     code = (
         "import sys, base64\n"
         "from fastapi.testclient import TestClient\n"
-        "from explorer.service import ModelRegistry, load_model\n"
-        "from explorer.server import create_server\n"
+        "from explorer.registry import ModelRegistry, load_model\n"
+        "from explorer.app.server import create_server\n"
         "app = create_server(ModelRegistry(load_model('mnist-z16')))\n"
         "c = TestClient(app)\n"
         "px = base64.b64encode(bytes([0] * 1000 + [255] * 600)).decode()\n"

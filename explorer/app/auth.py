@@ -1,0 +1,110 @@
+"""The class login: one username and password for the room, one session per browser.
+
+The lecturer starts the app with ``--auth user:password``. A student logs in at ``/login`` and gets a
+session cookie of their own; logging out ends only that session. Wrong passwords are limited per
+client address (429 with Retry-After). The check is exact and takes the same time whatever the guess.
+
+:meth:`Login.user` is the one check: :mod:`explorer.app.middleware` runs it before any request body is
+read, Gradio gets it as its documented ``auth_dependency`` hook, and the ``/api`` routes depend on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+
+from starlette.requests import HTTPConnection
+
+COOKIE = "vx-session"
+
+
+class Login:
+    """Checks passwords, issues and ends sessions.
+
+    A session token is ``sid.expiry.signature`` (HMAC-SHA256 with a key made at start, or given), so any
+    process that holds the key can check it; an ended session's ``sid`` is remembered until it expires.
+    """
+
+    def __init__(self, username: str, password: str, ttl: float = 12 * 3600, max_failures: int = 5,
+                 window: float = 60.0, key: bytes | None = None) -> None:
+        self.username = username
+        self._password = password.encode()
+        self._user = username.encode()
+        self.ttl, self.max_failures, self.window = ttl, max_failures, window
+        self._key = key or secrets.token_bytes(32)
+        self._ended: dict[str, float] = {}
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # ----- passwords -----
+    def verify(self, username: str, password: str) -> bool:
+        """Exact and constant-time: both compared in full, whatever matches."""
+        user_ok = hmac.compare_digest(username.encode(), self._user)
+        pass_ok = hmac.compare_digest(password.encode(), self._password)
+        return user_ok & pass_ok
+
+    def retry_after(self, client: str) -> int:
+        """Seconds until ``client`` may try again (0: now)."""
+        now = time.monotonic()
+        with self._lock:
+            fails = self._failures.get(client)
+            while fails and now - fails[0] > self.window:
+                fails.popleft()
+            if not fails or len(fails) < self.max_failures:
+                return 0
+            return max(1, int(self.window - (now - fails[0])) + 1)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._failures.setdefault(client, deque(maxlen=self.max_failures)).append(time.monotonic())
+            self._failures.move_to_end(client)
+            while len(self._failures) > 10_000:  # bounded: the oldest clients go first
+                self._failures.popitem(last=False)
+
+    # ----- sessions -----
+    def new_session(self) -> str:
+        sid, expiry = secrets.token_urlsafe(18), int(time.time() + self.ttl)
+        return f"{sid}.{expiry}.{self._sign(sid, expiry)}"
+
+    def end(self, token: str | None) -> None:
+        parsed = self._parse(token)
+        if parsed:
+            with self._lock:
+                now = time.time()
+                self._ended = {s: e for s, e in self._ended.items() if e > now}
+                self._ended[parsed[0]] = parsed[1]
+
+    def user(self, request: HTTPConnection) -> str | None:
+        """The logged-in user of ``request``, or None (Gradio's ``auth_dependency`` signature)."""
+        parsed = self._parse(request.cookies.get(COOKIE))
+        if parsed is None or parsed[1] < time.time() or parsed[0] in self._ended:
+            return None
+        return self.username
+
+    def _sign(self, sid: str, expiry: int) -> str:
+        return hmac.new(self._key, f"{sid}.{expiry}".encode(), hashlib.sha256).hexdigest()
+
+    def _parse(self, token: str | None) -> tuple[str, int] | None:
+        if not token or len(token) > 200:
+            return None
+        parts = token.split(".")
+        if len(parts) != 3 or not parts[1].isdigit():
+            return None
+        sid, expiry, sig = parts[0], int(parts[1]), parts[2]
+        if not hmac.compare_digest(sig, self._sign(sid, expiry)):
+            return None
+        return sid, expiry
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """``USER:PASSWORD`` -> (user, password), taken exactly as given (spaces are characters too)."""
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth takes USER:PASSWORD (both non-empty)")
+    return user, password

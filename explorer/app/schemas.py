@@ -1,0 +1,76 @@
+"""The JSON bodies the routes accept, with their limits (pydantic checks them before any work)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+from fastapi import HTTPException
+from pydantic import BaseModel, Field
+
+from explorer.constants import (
+    DEFAULT_K,
+    INTERP_N,
+    LOGPX_K,
+    LOGPX_MAX_K,
+    MAX_CANVAS,
+    MAX_SAMPLES,
+    TRAVERSE_ROWS,
+    TRAVERSE_SPAN,
+    TRAVERSE_STEPS,
+)
+
+MAX_PIXELS_B64 = 2 * MAX_CANVAS * MAX_CANVAS  # characters of base64: the largest canvas fits
+MAX_REQUEST_BYTES = MAX_PIXELS_B64 + 64 * 1024  # any larger body is refused with 413 before it is read
+SESSION_PATTERN = r"^[A-Za-z0-9_-]*$"
+
+
+class EncodeRequest(BaseModel):
+    """A drawing: ``width`` x ``height`` ink values (uint8, row-major), base64-encoded."""
+
+    width: int = Field(ge=8, le=MAX_CANVAS)
+    height: int = Field(ge=8, le=MAX_CANVAS)
+    pixels: str = Field(max_length=MAX_PIXELS_B64)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_SAMPLES)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    session: str = Field(default="", max_length=64, pattern=SESSION_PATTERN)  # the tab, for "newest wins"
+    seq: int = Field(default=0, ge=0, le=2**53)  # the tab's request counter
+    label: int | None = Field(default=None, ge=0, le=9)  # conditional VAE: the observed digit (default: p(y|x)'s best)
+
+    def canvas(self) -> np.ndarray:
+        """The drawing as an ``(height, width)`` uint8 array; a 422 if the bytes do not fit."""
+        try:
+            raw = base64.b64decode(self.pixels, validate=True)
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, "pixels must be base64-encoded bytes") from None
+        if len(raw) != self.width * self.height:
+            raise HTTPException(
+                422, f"pixels hold {len(raw)} bytes, expected width*height = {self.width * self.height}")
+        return np.frombuffer(raw, dtype=np.uint8).reshape(self.height, self.width)
+
+
+class LogPxRequest(EncodeRequest):
+    """A drawing, and the number of importance samples for log p(x)."""
+
+    k: int = Field(default=LOGPX_K, ge=1, le=LOGPX_MAX_K)
+
+
+class InterpolateRequest(BaseModel):
+    a: list[float] = Field(max_length=512)
+    b: list[float] = Field(max_length=512)
+    n: int = Field(default=INTERP_N, ge=2, le=32)
+    label: int | None = Field(default=None, ge=0, le=9)
+
+
+class TraverseRequest(BaseModel):
+    z: list[float] = Field(max_length=512)
+    kl: list[float] | None = Field(default=None, max_length=512)
+    steps: int = Field(default=TRAVERSE_STEPS, ge=3, le=15)
+    span: float = Field(default=TRAVERSE_SPAN, ge=0.5, le=5.0)
+    rows: int = Field(default=TRAVERSE_ROWS, ge=1, le=64)
+    label: int | None = Field(default=None, ge=0, le=9)
+
+
+class Bye(BaseModel):
+    session: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")

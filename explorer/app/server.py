@@ -1,0 +1,106 @@
+"""The ASGI app: our middleware and routes, the login, and Gradio's Blocks mounted at ``/`` as the shell.
+
+The same parts serve both ways the app can run: :func:`create_server` (our uvicorn, the default) and,
+for ``--share``, Gradio's own ``Blocks.launch`` (its public path to a share link), which receives our
+routes and middleware through its documented ``app_kwargs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from explorer.app.auth import COOKIE, Login
+from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHeaders
+from explorer.app.page import build_app, login_page, logout_page, page_head, preload_links, serve_static
+from explorer.app.routes import make_router
+from explorer.app.schemas import MAX_REQUEST_BYTES
+from explorer.app.sessions import LatestRequests
+from explorer.registry import ModelRegistry
+
+GRADIO_OPTIONS: dict[str, Any] = {"ssr_mode": False, "footer_links": []}
+
+
+def server_parts(registry: ModelRegistry, login: Login | None,
+                 on_warm: Callable[[str], None] | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
+    """Our routes and middleware (outermost first), for whichever server hosts the page."""
+    from explorer import __version__
+
+    async def require_login(request: Request) -> None:
+        if login is not None and login.user(request) is None:
+            raise HTTPException(401, "log in first")
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only to collect the routes
+    app.include_router(make_router(registry, require_login, LatestRequests(), on_warm))
+    app.add_api_route("/vx/{path:path}", serve_static, methods=["GET"], include_in_schema=False)
+    if login is not None:
+        _add_login_routes(app, login)
+    # Behind a login the page's address answers with the login form: nothing to preload then.
+    preload = None if login is not None else preload_links(__version__, registry.default)
+    middleware = [
+        Middleware(SecurityHeaders, preload=preload),
+        Middleware(BodyLimit, limit=MAX_REQUEST_BYTES),
+        Middleware(LoginGate, login=login),
+        Middleware(SameOrigin),
+        # Our own (empty) CORS policy: no other origin may read any route; Gradio then adds none of its own.
+        Middleware(CORSMiddleware, allow_origins=[]),
+    ]
+    return list(app.router.routes), middleware
+
+
+def _add_login_routes(app: FastAPI, login: Login) -> None:
+    @app.get("/login", include_in_schema=False)
+    def login_form() -> HTMLResponse:
+        return HTMLResponse(login_page())
+
+    @app.post("/login", include_in_schema=False)
+    async def login_submit(request: Request) -> Response:
+        client = request.client.host if request.client else "?"
+        wait = login.retry_after(client)
+        if wait:
+            return HTMLResponse(login_page(f"Too many wrong passwords: try again in {wait} s."), 429,
+                                headers={"Retry-After": str(wait)})
+        form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+        user, password = form.get("username"), form.get("password")
+        if isinstance(user, str) and isinstance(password, str) and login.verify(user, password):
+            r = RedirectResponse("/", status_code=303)
+            r.set_cookie(COOKIE, login.new_session(), max_age=int(login.ttl), httponly=True, samesite="strict",
+                         secure=request.url.scheme == "https", path="/")
+            return r
+        login.failed(client)
+        return HTMLResponse(login_page("Wrong user or password."), 401)
+
+    @app.get("/logout", include_in_schema=False)
+    def logout_form() -> HTMLResponse:
+        return HTMLResponse(logout_page())  # a link can't log anyone out: the form POSTs, same origin only
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> Response:
+        login.end(request.cookies.get(COOKIE))  # this browser's session only
+        r = RedirectResponse("/login", status_code=303)
+        r.delete_cookie(COOKIE, path="/")
+        return r
+
+
+def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
+                  on_warm: Callable[[str], None] | None = None) -> FastAPI:
+    """The app our uvicorn serves: our routes and static files first, Gradio mounted at ``/``.
+
+    ``on_warm(name)`` is called when a page has drawn the map of a model whose torch model is not built
+    yet (``startup.serve`` builds it then, in the background)."""
+    from explorer import __version__
+    from explorer.app.gradio_import import import_gradio
+
+    gr = import_gradio()
+    login = Login(*auth) if auth else None
+    routes, middleware = server_parts(registry, login, on_warm)
+    app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None,
+                  routes=routes, middleware=middleware)
+    return gr.mount_gradio_app(app, build_app(), path="/", auth_dependency=login.user if login else None,
+                               head=page_head(__version__, registry.default), **GRADIO_OPTIONS)

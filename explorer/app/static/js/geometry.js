@@ -1,0 +1,69 @@
+// Map position -> latent z: the twin of Atlas.inverse in explorer/atlas.py. Walk the stored Delaunay
+// triangulation to the triangle holding the point, then interpolate its corners' guide means with
+// barycentric weights. Regions are the words of explorer/constants.py REGIONS.
+
+function bary(m, t, px, py) {
+  const T = m.arrays.triangles.data, XY = m.arrays.xy.data;
+  const a = T[3 * t], b = T[3 * t + 1], c = T[3 * t + 2];
+  const x1 = XY[2 * a], y1 = XY[2 * a + 1], x2 = XY[2 * b], y2 = XY[2 * b + 1], x3 = XY[2 * c], y3 = XY[2 * c + 1];
+  const det = (y2 - y3) * (x1 - x3) + (x3 - x2) * (y1 - y3);
+  const l1 = ((y2 - y3) * (px - x3) + (x3 - x2) * (py - y3)) / det;
+  const l2 = ((y3 - y1) * (px - x3) + (x1 - x3) * (py - y3)) / det;
+  return [l1, l2, 1 - l1 - l2];
+}
+
+function locate(m, px, py) {
+  const NB = m.arrays.neighbors.data, ntri = m.arrays.triangles.shape[0];
+  let t = m.lastTri < ntri ? m.lastTri : 0;
+  for (let step = 0; step < 4 * ntri; step++) {
+    const w = bary(m, t, px, py);
+    let worst = 0, wi = -1;
+    for (let i = 0; i < 3; i++) if (w[i] < worst - 1e-12) { worst = w[i]; wi = i; }
+    if (wi < 0) { m.lastTri = t; return { t, w }; }
+    const next = NB[3 * t + wi];
+    if (next < 0) return null;  // crossed the hull: outside the data
+    t = next;
+  }
+  return null;
+}
+
+function maxEdge(m, t) {
+  const T = m.arrays.triangles.data, XY = m.arrays.xy.data;
+  let best = 0;
+  for (let i = 0; i < 3; i++) {
+    const a = T[3 * t + i], b = T[3 * t + (i + 1) % 3];
+    best = Math.max(best, Math.hypot(XY[2 * a] - XY[2 * b], XY[2 * a + 1] - XY[2 * b + 1]));
+  }
+  return best;
+}
+
+/** Index of the test digit whose map position is nearest (px, py). */
+export function nearest(m, px, py) {
+  const XY = m.arrays.xy.data;
+  let best = Infinity, bi = 0;
+  for (let i = 0; i < m.n; i++) {
+    const dx = XY[2 * i] - px, dy = XY[2 * i + 1] - py, d = dx * dx + dy * dy;
+    if (d < best) { best = d; bi = i; }
+  }
+  return bi;
+}
+
+/** { z: Float64Array(z_dim), region } for map position (px, py). */
+export function latentAt(m, px, py) {
+  const zd = m.zdim, z = new Float64Array(zd), L = m.arrays.loc.data, T = m.arrays.triangles.data;
+  if (m.header.map === "latent") {  // the map is the latent space
+    z[0] = px; z[1] = py;
+    return { z, region: Math.hypot(px, py) > m.constants.tail_radius ? "tail" : "latent" };
+  }
+  const hit = locate(m, px, py);
+  if (!hit) {
+    const i = nearest(m, px, py);
+    for (let d = 0; d < zd; d++) z[d] = L[i * zd + d];
+    return { z, region: "outside" };
+  }
+  for (let k = 0; k < 3; k++) {
+    const v = T[3 * hit.t + k], wk = hit.w[k];
+    for (let d = 0; d < zd; d++) z[d] += wk * L[v * zd + d];
+  }
+  return { z, region: maxEdge(m, hit.t) > m.header.gap_edge ? "gap" : "inside" };
+}

@@ -1,0 +1,39 @@
+"""Numbers shared by the Python side and the page, written once.
+
+The page receives them in each model's bundle (``explorer.app.bundle``), so a change here reaches both
+sides; a test holds the page to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_SAMPLES = 64  # samples of z per request at most (the page's largest K)
+K_CHOICES = (4, 8, 16, 32, 64)  # the page's choices of K, samples z ~ q(z|x) per drawing
+DEFAULT_K = 16  # the page's K at start: enough for a visible cloud, fast on 2 cores
+LOGPX_K = 1000  # importance samples for the page's log p(x): s.e. of a few tenths of a nat
+LOGPX_MAX_K = 5000  # most importance samples a request may ask for
+PRIOR_N = 16  # prior samples z ~ N(0, I) the page overlays
+INTERP_N = 10  # images per interpolation strip
+TRAVERSE_STEPS = 9  # values per traversed dimension, from -span to +span
+TRAVERSE_SPAN = 3.0  # three prior standard deviations each way
+TRAVERSE_ROWS = 16  # dimensions traversed at most, most used first
+ACTIVE_KL = 0.01  # a latent dimension is "active" when its mean KL on the test set exceeds this (nats)
+TAIL_RADIUS = 3.0  # on a 2-D latent map, |z| beyond this is the prior's far tail (P = e^-4.5, about 1 %)
+MAX_CANVAS = 1024  # largest drawing side a request may send, pixels
+SEND_SIZE = 140  # side of the drawing the page sends (the 280 px pad, halved: the model sees 28 anyway)
+LIVE_INTERVAL_MS = 200  # while a stroke is drawn, the page encodes it at most this often
+
+# Where a map position lies; Python's Atlas.inverse and the page's geometry give the same word.
+REGIONS = ("inside", "gap", "outside", "latent", "tail")
+
+
+def page_constants() -> dict[str, Any]:
+    """The constants the page uses, as sent in every bundle's header."""
+    return {
+        "max_samples": MAX_SAMPLES, "k_choices": list(K_CHOICES), "default_k": DEFAULT_K, "logpx_k": LOGPX_K,
+        "prior_n": PRIOR_N, "interp_n": INTERP_N, "traverse_steps": TRAVERSE_STEPS,
+        "traverse_span": TRAVERSE_SPAN, "traverse_rows": TRAVERSE_ROWS, "active_kl": ACTIVE_KL,
+        "tail_radius": TAIL_RADIUS, "send_size": SEND_SIZE, "live_interval_ms": LIVE_INTERVAL_MS,
+        "regions": list(REGIONS),
+    }
