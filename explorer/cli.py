@@ -17,7 +17,9 @@ Typical use:
   python -m explorer                                   open the app on http://127.0.0.1:7860
   python -m explorer train --preset mnist-z16 --out checkpoints/mnist-z16.safetensors
   python -m explorer evaluate mnist-z16 --k 200        test ELBO and log p(x) of a checkpoint
-  python -m explorer atlas mnist-z16                   rebuild the map the app loads"""
+  python -m explorer atlas mnist-z16                   rebuild the map the app loads
+  python -m explorer import vae.pt --name my-vae       import your own Pyro tutorial VAE (state_dict
+                                                       or pyro.get_param_store().save file)"""
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -112,6 +114,25 @@ def _add_atlas(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="folder that contains MNIST/ (see train --help)")
 
 
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import your own VAE (Pyro's tutorial, saved as a state_dict or a param store)",
+        description="Read the VAE of Pyro's tutorial (examples/vae/vae.py) as you saved it: "
+        "torch.save(vae.state_dict(), FILE) or pyro.get_param_store().save(FILE) (any hidden size and z "
+        "dimension), or a checkpoint of this project. Writes OUT/NAME.safetensors with the config inferred "
+        "from the shapes; where MNIST is found, records the test ELBO (Pyro's protocol, mean over seeds) and "
+        "builds OUT/NAME.atlas.npz. Then: python -m explorer --checkpoint OUT/NAME.safetensors. Files are "
+        "opened with torch.load(weights_only=True): a pickle holding code is refused, never run.",
+        formatter_class=_Help,
+    )
+    p.add_argument("file", type=Path, help="the saved model: a .pt/.pth/.save file, or a .safetensors checkpoint")
+    p.add_argument("--name", default=None, help="name of the imported model (default: the file's name)")
+    p.add_argument("--out", type=Path, default=Path("checkpoints"), help="folder to write the checkpoint and atlas to")
+    p.add_argument("--seeds", type=int, default=5, help="seeds the test ELBO is averaged over")
+    p.add_argument("--data-dir", default=None, help="folder that contains MNIST/ (see train --help)")
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -141,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_atlas(sub)
+    _add_import(sub)
     _add_serve(sub)
     return parser
 
@@ -240,6 +262,23 @@ def cmd_atlas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from explorer.importer import import_file
+
+    res = import_file(args.file, args.name, args.out, args.data_dir, seeds=max(1, args.seeds))
+    cfg, rec = res["config"], res["record"]
+    elbo = "no test ELBO (MNIST not found)"
+    if rec.get("test_elbo") is not None:
+        elbo = (f"test ELBO {rec['test_elbo']:.2f} ± {rec['test_elbo_se']:.2f} nats/image "
+                f"(mean of {rec['test_elbo_seeds']} seeds)")
+    print(f"wrote {res['checkpoint']}: z = {cfg.z_dim}, hidden {list(cfg.hidden)}, {elbo}")
+    if res["atlas"] is None:
+        print("no atlas: it needs MNIST's test digits; run again with --data-dir DIR (the folder that holds MNIST/)")
+        return 1
+    print(f"wrote {res['atlas']}\nexplore it: python -m explorer --checkpoint {res['checkpoint']}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.app.startup import serve
 
@@ -251,7 +290,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train", "evaluate", "atlas", "serve"}
+    commands = {"train", "evaluate", "atlas", "import", "serve"}
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "-v", "--verbose")):
         argv.insert(0, "serve")  # `python -m explorer` (with or without serve flags) starts the app
     elif argv[0] in ("-v", "--verbose") and (len(argv) == 1 or argv[1] not in commands | {"-h", "--help"}):
@@ -264,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.checkpoint import CheckpointError
     from explorer.data import DataMissingError
 
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "serve": cmd_serve}
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "import": cmd_import,
+                "serve": cmd_serve}
     command = args.command
     try:
         return handlers[command](args)
