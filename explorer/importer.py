@@ -200,7 +200,6 @@ def evaluate_if_data(vae: Any, data_dir: str | Path | None, seeds: int, progress
         return {}
     import pyro
     from pyro.infer import SVI
-
     from tqdm.auto import tqdm
 
     values = []
