@@ -76,7 +76,7 @@ def user(url: str, model: str, deadline: float, seed: int, stats: Stats, max_req
     session = f"load-{seed}"
     seq = 0
     sent = 0
-    with httpx.Client(base_url=url, timeout=30) as c:
+    with httpx.Client(base_url=url, timeout=30, headers={"X-VX-Tab": session}) as c:
 
         def call(route: str, method: str, path: str, **kw):
             nonlocal sent

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 FORMAT = "explorer-atlas/1"
 ARRAYS = ("loc", "scale", "labels", "xy", "thumbs", "triangles", "neighbors", "kl_mean")
 KNN = 10  # neighbours for the forward mapping z -> map
+MAX_ATLAS_BYTES = 256 * 1024**2  # the shipped atlases decompress to ~15-30 MB; a larger one is refused unread
 
 
 class AtlasError(ValueError):
@@ -204,15 +205,23 @@ def load_atlas(path: str | os.PathLike[str], weights_sha256: str | None = None) 
     if not path.is_file():
         raise AtlasError(f"{path}: no atlas file; build it with `python -m explorer atlas CHECKPOINT`")
     try:
+        with zipfile.ZipFile(path) as zf:  # sizes as stored, before anything is decompressed
+            total = sum(i.file_size for i in zf.infolist())
+        if total > MAX_ATLAS_BYTES:
+            raise AtlasError(f"{path}: would decompress to {total} bytes (more than {MAX_ATLAS_BYTES}); refused")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in ARRAYS}
             meta = json.loads(str(npz["meta"]))
     except KeyError as exc:
         raise AtlasError(f"{path}: atlas lacks the array {exc}; rebuild it") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, RecursionError) as exc:
+        if isinstance(exc, AtlasError):
+            raise
         raise AtlasError(
             f"{path}: not a readable atlas (corrupted, truncated, or a pickle, which is never loaded): {exc}"
         ) from None
+    if not isinstance(meta, dict):
+        raise AtlasError(f"{path}: its meta is a JSON {type(meta).__name__}, not an object; rebuild it")
     if meta.get("format") != FORMAT:
         raise AtlasError(f"{path}: atlas format {meta.get('format')!r}, expected {FORMAT!r}")
     if weights_sha256 is not None and meta.get("weights_sha256") != weights_sha256:
@@ -221,12 +230,39 @@ def load_atlas(path: str | os.PathLike[str], weights_sha256: str | None = None) 
             f"{path}: built for other weights than the checkpoint's (checksums differ); rebuild it with "
             f"`python -m explorer atlas {ckpt.removesuffix('.safetensors')}`"
         )
-    n, zd = arrays["loc"].shape
-    if arrays["xy"].shape != (n, 2) or arrays["scale"].shape != (n, zd) or arrays["thumbs"].shape != (n, 784):
-        raise AtlasError(f"{path}: array shapes do not agree with each other")
-    if not all(np.isfinite(arrays[k]).all() for k in ("loc", "scale", "xy")):
-        raise AtlasError(f"{path}: atlas holds NaN or infinite values")
+    check_arrays(path, arrays, meta)
     try:
         return Atlas(meta=meta, **arrays)
     except AtlasError as exc:
         raise AtlasError(f"{path}: {exc}") from None
+
+
+def check_arrays(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Every array of an atlas has the dtype kind and shape the others imply; raise :class:`AtlasError`."""
+    def bad(what: str) -> AtlasError:
+        return AtlasError(f"{path}: {what}; rebuild it with `python -m explorer atlas CHECKPOINT`")
+
+    if arrays["loc"].ndim != 2 or arrays["loc"].shape[0] < 4:
+        raise bad("loc is not an (N, z_dim) array of at least 4 digits")
+    n, zd = arrays["loc"].shape
+    shapes = {"scale": (n, zd), "xy": (n, 2), "labels": (n,), "thumbs": (n, 784), "kl_mean": (zd,)}
+    for k, shape in shapes.items():
+        if arrays[k].shape != shape:
+            raise bad(f"{k} has shape {arrays[k].shape}, expected {shape}")
+    for k in ("loc", "scale", "xy", "kl_mean"):
+        if arrays[k].dtype.kind != "f" or not np.isfinite(arrays[k]).all():
+            raise bad(f"{k} must hold finite floats")
+    for k in ("triangles", "neighbors", "labels", "thumbs"):
+        if arrays[k].dtype.kind not in "iu":
+            raise bad(f"{k} must hold integers, not {arrays[k].dtype}")
+    t = arrays["triangles"]
+    if t.ndim != 2 or t.shape[1] != 3 or arrays["neighbors"].shape != t.shape:
+        raise bad("triangles and neighbors must both be (T, 3)")
+    nb = arrays["neighbors"]
+    if nb.size and (nb.min() < -1 or nb.max() >= t.shape[0]):
+        raise bad("neighbors index triangles that do not exist")
+    if arrays["labels"].size and (arrays["labels"].min() < 0 or arrays["labels"].max() > 9):
+        raise bad("labels must be digits 0..9")
+    gap = meta.get("gap_edge")
+    if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not np.isfinite(gap) or gap <= 0:
+        raise bad("its meta lacks a positive number gap_edge")

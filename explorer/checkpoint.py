@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ FORMAT = "explorer-vae/1"
 SUFFIX = ".safetensors"
 SOURCE_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"  # a source checkout (or -e install)
 ENV_VAR = "EXPLORER_CHECKPOINTS"
+# record fields the app shows as numbers: anything else there is a broken (or hostile) file
+NUMERIC_RECORD_FIELDS = ("test_elbo", "test_elbo_se", "test_log_px", "test_accuracy", "epochs")
 
 
 class CheckpointError(ValueError):
@@ -191,6 +194,12 @@ def _parse_meta(path: Path, meta: dict[str, str]) -> tuple[ModelConfig, dict[str
     try:
         config = ModelConfig.from_dict(json.loads(meta["model_config"]))
         record = json.loads(meta.get("record", "{}"))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: unreadable model config in metadata: {exc}") from None
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: unreadable model config or record in metadata: {exc}") from None
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path}: the record is a JSON {type(record).__name__}, not an object")
+    for key in NUMERIC_RECORD_FIELDS:
+        v = record.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise CheckpointError(f"{path}: record field {key!r} must be a finite number, not {type(v).__name__}")
     return config, record

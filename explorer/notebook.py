@@ -60,7 +60,7 @@ def launch(model: Any, name: str = "my-vae", out_dir: str | Path = "explorer-mod
     import uvicorn
 
     from explorer.app.server import create_server
-    from explorer.app.startup import listen
+    from explorer.app.startup import listen, uvicorn_config
     from explorer.atlas import atlas_path_for
     from explorer.importer import ImportModelError, import_file, import_module
     from explorer.registry import ModelRegistry, load_model
@@ -76,7 +76,7 @@ def launch(model: Any, name: str = "my-vae", out_dir: str | Path = "explorer-mod
     registry = ModelRegistry(load_model(ckpt), directory=Path(ckpt).parent)
     sock = listen("127.0.0.1", port)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_server(registry), log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(create_server(registry)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"explorer-{port}", daemon=True)
     thread.start()
     deadline = time.time() + 60

@@ -22,6 +22,7 @@ import numpy as np
 
 from explorer.atlas import Atlas, AtlasError, atlas_path_for, load_atlas
 from explorer.checkpoint import (
+    CheckpointError,
     available_checkpoints,
     checkpoint_dir,
     read_weights,
@@ -158,5 +159,11 @@ class ModelRegistry:
             raise KeyError(name)
         with self._lock:
             if name not in self._models:
-                self._models[name] = load_model(self.directory / f"{name}.safetensors", self.device, self._threads)
+                path = self.directory / f"{name}.safetensors"
+                try:
+                    self._models[name] = load_model(path, self.device, self._threads)
+                except (ValueError, OSError, TypeError, KeyError, RecursionError, MemoryError) as exc:
+                    if isinstance(exc, ValueError) and str(exc).startswith(str(path)):
+                        raise
+                    raise CheckpointError(f"{path}: cannot be served ({type(exc).__name__}: {exc})") from None
         return self._models[name]

@@ -58,7 +58,8 @@ def serve_static(path: str) -> FileResponse:
         raise HTTPException(404, "not found")
     # Modules are imported by unversioned URLs: the browser revalidates them (a 304 when unchanged).
     cache = "no-cache" if path.startswith("js/") else "public, max-age=86400"
-    return FileResponse(files[path], headers={"Cache-Control": cache})
+    media = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}[files[path].suffix]
+    return FileResponse(files[path], media_type=media, headers={"Cache-Control": cache})
 
 
 def build_app():

@@ -11,14 +11,13 @@ read-only models and each tab's newest request number, so users never see each o
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
+from explorer.app.admission import Policy
 from explorer.app.bundle import bundle_of
 from explorer.app.schemas import Bye, EncodeRequest, InterpolateRequest, LogPxRequest, TraverseRequest
 from explorer.app.sessions import LatestRequests
@@ -54,12 +53,11 @@ def rss_mb() -> float:
     return 0.0
 
 
-def make_router(registry: ModelRegistry, require_login: Callable, latest: LatestRequests,
+def make_router(registry: ModelRegistry, require_login: Callable, latest: LatestRequests, policy: Policy,
                 on_warm: Callable[[str], None] | None = None) -> APIRouter:
+    """The routes. How many computations run at once, and whose, is :mod:`explorer.app.admission`'s
+    business: it admits each request before its body is read."""
     router = APIRouter(prefix="/api", dependencies=[Depends(require_login)])
-    # At most one model computation per core at a time: more only fight over the cores (and each
-    # thread's allocator arena grows the memory); the others wait their turn in order.
-    compute = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
     def model(name: str, built: bool = True) -> Loaded:
         """The model ``name``; with ``built``, its torch model is built (or waited for) too."""
@@ -74,10 +72,9 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             raise HTTPException(503, f"model {name!r} cannot be loaded: {exc}") from None
 
     def computed(fn: Callable, *args: Any) -> dict[str, Any]:
-        """Run a model computation in its turn (one per core); a bad value is a 422, a missing index a 404."""
+        """Run a model computation; a bad value is a 422, a missing index a 404."""
         try:
-            with compute:
-                return fn(*args)
+            return fn(*args)
         except IndexError as exc:
             raise HTTPException(404, str(exc)) from None
         except ValueError as exc:
@@ -154,9 +151,9 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         return {"ok": True}
 
     @router.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # on the event loop: it answers even when every worker thread is busy
         return {"ok": True, "sessions": latest.live(), "models_loaded": registry.loaded(),
-                "rss_mb": round(rss_mb(), 1)}
+                "rss_mb": round(rss_mb(), 1), "admission": policy.counts()}
 
     @router.get("/models/{name}/prior")
     def prior(name: str, n: int = Query(default=PRIOR_N, ge=1, le=MAX_SAMPLES),

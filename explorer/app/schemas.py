@@ -7,7 +7,7 @@ import binascii
 
 import numpy as np
 from fastapi import HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from explorer.constants import (
     DEFAULT_K,
@@ -26,7 +26,13 @@ MAX_REQUEST_BYTES = MAX_PIXELS_B64 + 64 * 1024  # any larger body is refused wit
 SESSION_PATTERN = r"^[A-Za-z0-9_-]*$"
 
 
-class EncodeRequest(BaseModel):
+class Strict(BaseModel):
+    """No NaN or infinity in any number, no unknown fields."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+
+class EncodeRequest(Strict):
     """A drawing: ``width`` x ``height`` ink values (uint8, row-major), base64-encoded."""
 
     width: int = Field(ge=8, le=MAX_CANVAS)
@@ -56,14 +62,14 @@ class LogPxRequest(EncodeRequest):
     k: int = Field(default=LOGPX_K, ge=1, le=LOGPX_MAX_K)
 
 
-class InterpolateRequest(BaseModel):
+class InterpolateRequest(Strict):
     a: list[float] = Field(max_length=512)
     b: list[float] = Field(max_length=512)
     n: int = Field(default=INTERP_N, ge=2, le=32)
     label: int | None = Field(default=None, ge=0, le=9)
 
 
-class TraverseRequest(BaseModel):
+class TraverseRequest(Strict):
     z: list[float] = Field(max_length=512)
     kl: list[float] | None = Field(default=None, max_length=512)
     steps: int = Field(default=TRAVERSE_STEPS, ge=3, le=15)
@@ -72,5 +78,5 @@ class TraverseRequest(BaseModel):
     label: int | None = Field(default=None, ge=0, le=9)
 
 
-class Bye(BaseModel):
+class Bye(Strict):
     session: str = Field(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")

@@ -11,13 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from explorer.app.admission import Admission, Policy
 from explorer.app.auth import COOKIE, Login
-from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHeaders
+from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHeaders, Unrouted
 from explorer.app.page import build_app, login_page, logout_page, page_head, preload_links, serve_static
 from explorer.app.routes import make_router
 from explorer.app.schemas import MAX_REQUEST_BYTES
@@ -27,9 +29,20 @@ from explorer.registry import ModelRegistry
 GRADIO_OPTIONS: dict[str, Any] = {"ssr_mode": False, "footer_links": []}
 
 
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field and why, without echoing the input (it may be NaN, or huge)."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid")} for e in exc.errors()[:10]]
+    return JSONResponse({"detail": "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+                         "errors": errors}, status_code=422)
+
+
+EXCEPTION_HANDLERS = {RequestValidationError: invalid_request}
+
+
 def server_parts(registry: ModelRegistry, login: Login | None,
                  on_warm: Callable[[str], None] | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
-    """Our routes and middleware (outermost first), for whichever server hosts the page."""
+    """Our routes and middleware (outermost first), for whichever server hosts the page (with
+    :data:`EXCEPTION_HANDLERS`)."""
     from explorer import __version__
 
     async def require_login(request: Request) -> None:
@@ -37,7 +50,8 @@ def server_parts(registry: ModelRegistry, login: Login | None,
             raise HTTPException(401, "log in first")
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only to collect the routes
-    app.include_router(make_router(registry, require_login, LatestRequests(), on_warm))
+    policy = Policy()
+    app.include_router(make_router(registry, require_login, LatestRequests(), policy, on_warm))
     app.add_api_route("/vx/{path:path}", serve_static, methods=["GET"], include_in_schema=False)
     if login is not None:
         _add_login_routes(app, login)
@@ -46,7 +60,9 @@ def server_parts(registry: ModelRegistry, login: Login | None,
     middleware = [
         Middleware(SecurityHeaders, preload=preload),
         Middleware(BodyLimit, limit=MAX_REQUEST_BYTES),
+        Middleware(Unrouted),
         Middleware(LoginGate, login=login),
+        Middleware(Admission, policy=policy),
         Middleware(SameOrigin),
         # Our own (empty) CORS policy: no other origin may read any route; Gradio then adds none of its own.
         Middleware(CORSMiddleware, allow_origins=[]),
@@ -101,6 +117,6 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
     login = Login(*auth) if auth else None
     routes, middleware = server_parts(registry, login, on_warm)
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None,
-                  routes=routes, middleware=middleware)
+                  routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     return gr.mount_gradio_app(app, build_app(), path="/", auth_dependency=login.user if login else None,
                                head=page_head(__version__, registry.default), **GRADIO_OPTIONS)

@@ -11,7 +11,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
 
         app = create_server(registry, auth=creds, on_warm=builder.request)
         log.info("read %s and built the page in %.2f s", default.name, time.perf_counter() - t0)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        server = uvicorn.Server(uvicorn_config(app))
 
         def when_started() -> None:
             while not server.started:
@@ -112,7 +112,7 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
     from explorer import __version__
     from explorer.app.auth import Login
     from explorer.app.page import build_app, page_head
-    from explorer.app.server import GRADIO_OPTIONS, server_parts
+    from explorer.app.server import EXCEPTION_HANDLERS, GRADIO_OPTIONS, server_parts
 
     login = Login(*creds) if creds else None
     routes, middleware = server_parts(registry, login, builder.request)
@@ -121,8 +121,8 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
         _, _, share_url = demo.launch(
             server_name=host, server_port=port, share=True, prevent_thread_lock=True, quiet=True,
             auth_dependency=login.user if login else None, head=page_head(__version__, registry.default),
-            app_kwargs={"routes": routes, "middleware": middleware, "docs_url": None, "redoc_url": None,
-                        "openapi_url": None}, **GRADIO_OPTIONS)
+            app_kwargs={"routes": routes, "middleware": middleware, "exception_handlers": EXCEPTION_HANDLERS,
+                        "docs_url": None, "redoc_url": None, "openapi_url": None}, **GRADIO_OPTIONS)
     except OSError as exc:
         raise ServeError(f"cannot serve on {host}:{port}: {exc}") from None
     announce(f"VAE explorer ready at {url}  (model {registry.default}; Ctrl-C stops)")
@@ -133,6 +133,18 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
         demo.block_thread()
     finally:
         demo.close()
+
+
+def uvicorn_config(app: Any) -> Any:
+    """Uvicorn as the app runs it: the h11 protocol with read deadlines and a connection cap
+    (:mod:`explorer.app.connections`), the open-file limit raised to what the system allows."""
+    import uvicorn
+
+    from explorer.app.connections import GuardedH11Protocol, connection_cap, raise_fd_limit
+
+    GuardedH11Protocol.max_connections = connection_cap(raise_fd_limit())
+    return uvicorn.Config(app, http=GuardedH11Protocol, log_level="warning", access_log=False,
+                          timeout_keep_alive=5)
 
 
 class ModelBuilder:

@@ -10,6 +10,8 @@ export class ApiError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 30000;
+let tab = "";  // this tab's id, sent with every request (the server's admission control is per tab)
+export const setTab = (id) => { tab = id; };
 
 export const modelPath = (name, rest) => `/api/models/${encodeURIComponent(name)}${rest ? "/" + rest : ""}`;
 
@@ -28,7 +30,7 @@ export async function request(path, { method = "GET", body, signal, timeout = DE
     r = await fetch(path, {
       method, signal: ctl.signal, credentials: "same-origin",
       body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)),
-      headers: body === undefined ? undefined : { "Content-Type": "application/json" },
+      headers: body === undefined ? { "X-VX-Tab": tab } : { "Content-Type": "application/json", "X-VX-Tab": tab },
     });
   } catch (err) {
     if (signal && signal.aborted) throw err;

@@ -1,7 +1,7 @@
 // The explorer's orchestrator: fetches the model while the browser compiles Plotly, builds the page
 // from the panels' markup, wires the toolbar, loads models, and shows the server's state.
 
-import { ApiError, modelPath, request } from "./api.js";
+import { ApiError, modelPath, request, setTab } from "./api.js";
 import { parseBundle } from "./bundle.js";
 import { decode } from "./decoder.js";
 import { latentAt } from "./geometry.js";
@@ -85,6 +85,7 @@ function makeContext(root, S) {
 
 async function mount(root) {
   const S = createState();
+  setTab(S.session);
   window.vx = S;  // the one debug name: read by the tests and the benchmark scripts
   const pre = await takeEarly("bundle");
   const first = pre ? parseBundle(pre.buf) : null;

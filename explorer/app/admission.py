@@ -1,0 +1,101 @@
+"""Admission control: every student gets a turn, nobody can take the server.
+
+The model computations are admitted before their bodies are read. Each client (its login session, or
+its address) may have at most ``per_client`` of them queued or running: more is a 429. Light work (a
+stroke, a drag check, a digit, the tools) has ``cores`` slots; heavy work (importance-weighted log p(x))
+has ``cores - 1``, so a light request always finds a core that heavy work cannot fill. Each kind's
+queue is bounded: beyond it, a 503. Both say ``Retry-After``, and the page then says "the server is
+busy, retrying…" and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import Counter
+from collections.abc import Callable
+
+from starlette.requests import HTTPConnection
+
+from explorer.app.auth import COOKIE
+from explorer.app.middleware import ASGIApp, respond
+
+_COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|interpolate|traverse|prior|decode|digit/\d+|warm)$")
+HEAVY = {"logpx"}
+_TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Policy:
+    """The limits and the live counts, shared by the middleware and ``/api/health``."""
+
+    def __init__(self, cores: int | None = None, per_client: int = 2, light_queue: int = 64,
+                 heavy_queue: int = 4, wait_timeout: float = 30.0) -> None:
+        cores = max(1, cores or os.cpu_count() or 1)
+        self.per_client, self.wait_timeout = per_client, wait_timeout
+        self.slots = {"light": cores, "heavy": max(1, cores - 1)}
+        self.queue_cap = {"light": light_queue, "heavy": heavy_queue}
+        self.sem: dict[str, asyncio.Semaphore] = {}
+        self.waiting: Counter[str] = Counter()
+        self.inflight: Counter[str] = Counter()
+        self.refused: Counter[int] = Counter()  # by status
+
+    def counts(self) -> dict[str, object]:
+        return {"waiting": dict(self.waiting), "clients": len(self.inflight),
+                "refused": {str(k): v for k, v in self.refused.items()}}
+
+
+class Admission:
+    """ASGI middleware in front of the compute routes (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, policy: Policy) -> None:
+        self.app, self.p = app, policy
+
+    @staticmethod
+    def client_key(scope: dict) -> str:
+        """Whose request: the browser tab (the page names it in ``X-VX-Tab``) within the login session,
+        else within the client's address. A client that invents tab names gains nothing past the global
+        queue caps; they keep honest tabs behind one address (a classroom NAT) apart."""
+        conn = HTTPConnection(scope)
+        token = conn.cookies.get(COOKIE)
+        base = "s:" + token.split(".")[0][:32] if token else "a:" + (scope.get("client") or ("?", 0))[0]
+        tab = conn.headers.get("x-vx-tab", "")
+        return f"{base}/{tab}" if _TAB.match(tab) else base
+
+    def _semaphore(self, kind: str) -> asyncio.Semaphore:
+        if kind not in self.p.sem:
+            self.p.sem[kind] = asyncio.Semaphore(self.p.slots[kind])
+        return self.p.sem[kind]
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        m = _COMPUTE.match(scope["path"]) if scope["type"] == "http" else None
+        if m is None or m.group(1) == "warm":
+            return await self.app(scope, receive, send)
+        p, kind = self.p, "heavy" if m.group(1) in HEAVY else "light"
+        client = self.client_key(scope)
+        if p.inflight[client] >= p.per_client:
+            p.refused[429] += 1
+            return await respond(send, 429, "too many requests from this browser at once: wait for the answers",
+                                 [(b"retry-after", b"1")])
+        if p.waiting[kind] >= p.queue_cap[kind]:
+            p.refused[503] += 1
+            return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"1")])
+        p.inflight[client] += 1
+        p.waiting[kind] += 1
+        sem = self._semaphore(kind)
+        try:
+            try:
+                await asyncio.wait_for(sem.acquire(), p.wait_timeout)
+            except TimeoutError:
+                p.refused[503] += 1
+                return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"2")])
+            finally:
+                p.waiting[kind] -= 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                sem.release()
+        finally:
+            p.inflight[client] -= 1
+            if p.inflight[client] <= 0:
+                del p.inflight[client]
