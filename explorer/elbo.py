@@ -68,6 +68,27 @@ def label_posterior(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Gen
 
 
 @torch.no_grad()
+def log_weights(
+    vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Importance log-weights log p(x, z_i) - log q(z_i|x) of k samples z_i ~ q(z|x): ``(k, batch)``.
+
+    For a conditional VAE (``y`` one-hot ``(batch, 10)``) the weights are of p(x, z | y)."""
+    x = x.to(vae.device)
+    y = None if y is None else y.to(vae.device)
+    loc, scale = vae.encoder(vae.with_label(x, y))
+    logw = []
+    for start in range(0, k, chunk):
+        n = min(chunk, k - start)
+        eps = torch.randn((n, *loc.shape), generator=generator).to(x.device)
+        z = loc + scale * eps
+        logits = vae.decoder.logits(vae.with_label(z, y))
+        logw.append(log_bernoulli(logits, x).sum(-1) + log_normal_std(z) - log_normal(z, loc, scale))
+    return torch.cat(logw, dim=0)
+
+
+@torch.no_grad()
 def log_px_iwae(
     vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None,
     y: torch.Tensor | None = None,
@@ -86,17 +107,17 @@ def log_px_iwae(
     -------
     Tensor, shape ``(batch,)``, nats (a lower bound on log p(x) that tightens as k grows)
     """
-    x = x.to(vae.device)
-    y = None if y is None else y.to(vae.device)
-    loc, scale = vae.encoder(vae.with_label(x, y))
-    logw = []
-    for start in range(0, k, chunk):
-        n = min(chunk, k - start)
-        eps = torch.randn((n, *loc.shape), generator=generator).to(x.device)
-        z = loc + scale * eps
-        logits = vae.decoder.logits(vae.with_label(z, y))
-        lw = log_bernoulli(logits, x).sum(-1) + log_normal_std(z) - log_normal(z, loc, scale)
-        logw.append(lw)
-    lw_all = torch.cat(logw, dim=0)  # (k, batch)
-    log_py = -math.log(vae.config.labels) if vae.config.labels else 0.0
-    return torch.logsumexp(lw_all, dim=0) - math.log(k) + log_py
+    return iwae_from_weights(log_weights(vae, x, k, chunk, generator, y), vae.config.labels)[0]
+
+
+def iwae_from_weights(lw: torch.Tensor, labels: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """From log-weights ``(k, batch)``: the estimate log mean exp(lw) (+ log p(y)), its Monte Carlo
+    standard error (delta method: sd(w) / (sqrt(k) mean(w))) and the effective sample size
+    (sum w)^2 / sum w^2, each ``(batch,)``."""
+    k = lw.shape[0]
+    log_py = -math.log(labels) if labels else 0.0
+    est = torch.logsumexp(lw, dim=0) - math.log(k) + log_py
+    w = torch.exp(lw - lw.max(0).values)
+    se = w.std(0) / (math.sqrt(k) * w.mean(0)) if k > 1 else torch.full_like(est, float("nan"))
+    ess = w.sum(0).square() / w.square().sum(0)
+    return est, se, ess

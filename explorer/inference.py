@@ -14,7 +14,15 @@ import numpy as np
 import torch
 
 from explorer.constants import ACTIVE_KL, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
-from explorer.elbo import kl_per_dim, label_posterior, log_bernoulli, log_px_iwae
+from explorer.elbo import (
+    iwae_from_weights,
+    kl_per_dim,
+    label_posterior,
+    log_bernoulli,
+    log_normal,
+    log_normal_std,
+    log_weights,
+)
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 from explorer.registry import Loaded
@@ -36,53 +44,90 @@ def _r(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
     return np.round(a.astype(np.float64), nd).tolist()
 
 
+ESTIMATORS = ("trace", "meanfield")  # Pyro's Trace_ELBO (Monte Carlo KL), TraceMeanField_ELBO (closed-form KL)
+
+
+def _mean_se(v: torch.Tensor) -> tuple[float, float]:
+    """Mean and its standard error over the first dimension (NaN s.e. for one value)."""
+    n = v.shape[0]
+    return float(v.mean()), float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
+
+
+def grad_norm_estimate(g: torch.Tensor, boot: int = 200, seed: int = 0) -> tuple[float, float, float]:
+    """From per-sample gradients ``g`` ``(K, d)``: an unbiased estimate of ||E g|| (the U-statistic
+    sum_{i != j} g_i . g_j / (K (K - 1)), square-rooted at 0), its bootstrap s.e., and the plain norm of
+    the mean, which is biased upward by the samples' noise."""
+    k = g.shape[0]
+    naive = float(g.mean(0).norm())
+    if k < 2:
+        return naive, float("nan"), naive
+
+    def unbiased(x: torch.Tensor) -> torch.Tensor:
+        s = x.sum(-2)
+        return ((s * s).sum(-1) - (x * x).sum((-1, -2))) / (k * (k - 1))
+
+    est = float(unbiased(g).clamp_min(0).sqrt())
+    idx = torch.randint(0, k, (boot, k), generator=torch.Generator().manual_seed(seed))
+    reps = unbiased(g[idx]).clamp_min(0).sqrt()
+    return est, float(reps.std()), naive
+
+
 def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
-                   label: int | None = None) -> dict[str, Any]:
+                   label: int | None = None, estimator: str = "trace") -> dict[str, Any]:
     """Everything the draw panel and the forward-pass lens show for one drawing.
 
-    The five steps of one forward pass of the VAE, with the numbers for this drawing:
+    The steps of one forward pass of the VAE, with the numbers for this drawing:
 
     1. guide: ``loc, scale = encoder(x)``;
     2. sample: ``z = loc + scale * eps``, eps ~ N(0, I) (what ``Normal.rsample`` does for the
        ``"latent"`` site inside SVI), and the gradient of the reconstruction term with respect to
-       loc and scale, which flows back through z;
-    3. KL(q(z|x) || N(0, I)) in closed form, per dimension;
+       loc and scale, which flows back through z (per-sample gradients give an unbiased estimate of
+       its norm, with a bootstrap s.e.);
+    3. KL(q(z|x) || N(0, I)): ``Trace_ELBO`` estimates it by Monte Carlo, log q(z|x) - log p(z) at the
+       z it drew; ``TraceMeanField_ELBO`` uses the closed form. Both are returned;
     4. decode and score: Bernoulli probabilities, log p(x|z) = sum x log p + (1 - x) log(1 - p)
        (minus the binary cross-entropy) per sample and where its nats go per pixel;
-    5. ELBO = mean reconstruction - KL (Pyro's loss is -ELBO).
+    5. ELBO: with ``estimator="trace"`` the mean over the K samples of log p(x|z) + log p(z) - log q(z|x)
+       (each sample is what one ``Trace_ELBO().loss`` call computes, negated); with ``"meanfield"`` the
+       mean reconstruction minus the closed-form KL. Each comes with its s.e.; Pyro's loss is -ELBO.
 
     Parameters
     ----------
     canvas : array ``(H, W)``, ink in 0..255 (uint8) or [0, 1]
     k : samples z ~ q(z|x) to draw (1..64)
     seed : seeds eps (the same seed gives the same samples)
+    label : conditional VAE only: the observed digit (None: the most probable under p(y|x))
+    estimator : ``"trace"`` or ``"meanfield"``
 
     Returns
     -------
-    For a conditional VAE the label is observed too: ``label`` (or, if None, the most probable label
-    under p(y|x), by Bayes' rule with the ELBO for each label) is the y fed to encoder and decoder, and
-    the ELBO gains log p(y) = log 1/10. Then the result also has ``label_probs`` (10,) and ``styles``
-    (10 x 784 uint8, base64: the guide mean decoded as each digit).
-
     dict with ``input`` (784 uint8, base64), ``loc``/``scale``/``kl_dims``/``grad_loc``/``grad_scale``
     ``(z_dim,)``, ``eps``/``z`` ``(k, z_dim)``, ``samples_img`` (k x 784 uint8, base64),
     ``samples_xy`` ``(k, 2)``, ``mean_img``, ``mean_xy``, ``pixel_nats`` (784 floats: mean over samples
-    of -log p(x_i|z)), and the terms in nats: ``recon``, ``recon_se``, ``recon_samples``, ``kl``, ``elbo``.
+    of -log p(x_i|z)), and the terms in nats, each estimate with its ``*_se``: ``recon``,
+    ``recon_samples``, ``kl`` (closed form), ``kl_mc`` (Monte Carlo), ``elbo``, ``elbo_samples``,
+    ``elbo_sd`` (the spread of a single one-sample estimate), ``grad_loc_norm``, ``grad_scale_norm``
+    (unbiased) and ``*_naive``. For a conditional VAE also ``label``, ``log_py`` = log 1/10,
+    ``label_probs`` (10,) and ``styles`` (10 x 784 uint8, base64: the guide mean decoded as each digit).
     """
     if not 1 <= k <= MAX_SAMPLES:
         raise ValueError(f"k must be between 1 and {MAX_SAMPLES}, got {k}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     x28 = to_mnist(canvas)
     vae = m.ckpt.vae
     x = torch.from_numpy(x28.reshape(1, 784)).to(vae.device)
     extra: dict[str, Any] = {}
     y = None
+    log_py = 0.0
     if vae.config.labels:
         probs_y = label_posterior(vae, x, 16, torch.Generator().manual_seed(int(seed)))[0]
         chosen = int(torch.argmax(probs_y)) if label is None else int(label)
         if not 0 <= chosen < vae.config.labels:
             raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
         y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
-        extra = {"label": chosen, "label_probs": _r(probs_y), "log_py": -math.log(vae.config.labels)}
+        log_py = -math.log(vae.config.labels)
+        extra = {"label": chosen, "label_probs": _r(probs_y), "log_py": log_py}
     with torch.no_grad():
         loc, scale = vae.encoder(vae.with_label(x, y))
         if y is not None:  # style vs content: this drawing's z decoded as each of the ten digits
@@ -91,45 +136,58 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
     gen = torch.Generator().manual_seed(int(seed))
     eps = torch.randn((k, loc.shape[1]), generator=gen).to(vae.device)
     # Step 2 with autograd on: gradients reach loc and scale through z (the reparameterization trick).
-    loc_g, scale_g = loc.detach().requires_grad_(True), scale.detach().requires_grad_(True)
-    z = loc_g + scale_g * eps
+    z = (loc + scale * eps).detach().requires_grad_(True)
     logits = vae.decoder.logits(vae.with_label(z, y))
     per_pixel = log_bernoulli(logits, x)  # (k, 784) log p(x_i | z)
     recon = per_pixel.sum(-1)  # (k,) log p(x|z_s)
-    grad_loc, grad_scale = torch.autograd.grad(recon.mean(), (loc_g, scale_g))
+    (g_z,) = torch.autograd.grad(recon.sum(), z)  # row s: d log p(x|z_s) / d loc; times eps_s: / d scale
     with torch.no_grad():
+        g_loc, g_scale = g_z, g_z * eps
+        loc_norm, loc_norm_se, loc_naive = grad_norm_estimate(g_loc, seed=int(seed))
+        scale_norm, scale_norm_se, scale_naive = grad_norm_estimate(g_scale, seed=int(seed) + 1)
         z = z.detach()
         recon = recon.detach()
         probs = torch.sigmoid(logits.detach())
         mean_probs = vae.decoder(vae.with_label(loc, y))
         kl_dims = kl_per_dim(loc, scale)[0]
         kl = kl_dims.sum()
-        recon_mean = recon.mean()
-        recon_se = recon.std() / k**0.5 if k > 1 else torch.tensor(float("nan"))
+        kl_samples = log_normal(z, loc, scale) - log_normal_std(z)  # (k,) log q(z|x) - log p(z)
+        recon_mean, recon_se = _mean_se(recon)
+        kl_mc, kl_mc_se = _mean_se(kl_samples)
+        samples = recon - kl_samples + log_py if estimator == "trace" else recon - kl + log_py
+        elbo, elbo_se = _mean_se(samples)
         xy = m.atlas.forward(torch.cat([loc, z]).cpu().numpy())
         pixel_nats = -per_pixel.detach().mean(0)
     return {
         "model": m.name,
         "seed": int(seed),
         "k": k,
+        "estimator": estimator,
         "input": b64(to_u8(x28.reshape(784))),
         "loc": _r(loc[0]),
         "scale": _r(scale[0]),
         "eps": _r(eps, 6),
         "z": _r(z, 6),
-        "grad_loc": _r(grad_loc[0]),
-        "grad_scale": _r(grad_scale[0]),
+        "grad_loc": _r(g_loc.mean(0)),
+        "grad_scale": _r(g_scale.mean(0)),
+        "grad_loc_norm": loc_norm, "grad_loc_norm_se": loc_norm_se, "grad_loc_norm_naive": loc_naive,
+        "grad_scale_norm": scale_norm, "grad_scale_norm_se": scale_norm_se, "grad_scale_norm_naive": scale_naive,
         "mean_img": b64(to_u8(mean_probs[0])),
         "samples_img": b64(to_u8(probs)),
         "mean_xy": _r(xy[0]),
         "samples_xy": _r(xy[1:]),
-        "recon": float(recon_mean),
-        "recon_se": float(recon_se),
+        "recon": recon_mean,
+        "recon_se": recon_se,
         "recon_samples": _r(recon, 4),
         "pixel_nats": _r(pixel_nats, 3),
         "kl": float(kl),
+        "kl_mc": kl_mc,
+        "kl_mc_se": kl_mc_se,
         "kl_dims": _r(kl_dims),
-        "elbo": float(recon_mean - kl) + extra.get("log_py", 0.0),
+        "elbo": elbo,
+        "elbo_se": elbo_se,
+        "elbo_sd": float(samples.std()) if k > 1 else float("nan"),
+        "elbo_samples": _r(samples, 4),
         "active_dims": int((m.atlas.kl_mean > ACTIVE_KL).sum()),
         **extra,
     }
@@ -151,8 +209,9 @@ def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = LOGPX_K, seed: int = 
             label = int(torch.argmax(label_posterior(vae, x, 16, torch.Generator().manual_seed(int(seed)))[0]))
         y = one_hot(label, vae.config.labels)[None]
     gen = torch.Generator().manual_seed(int(seed))
-    return {"model": m.name, "k": k, "seed": int(seed), "label": label,
-            "log_px": float(log_px_iwae(vae, x, k, generator=gen, y=y)[0])}
+    est, se, ess = iwae_from_weights(log_weights(vae, x, k, generator=gen, y=y), vae.config.labels)
+    return {"model": m.name, "k": k, "seed": int(seed), "label": label, "log_px": float(est[0]),
+            "log_px_se": float(se[0]), "ess": float(ess[0])}
 
 
 def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | None:

@@ -21,8 +21,8 @@ from starlette.requests import HTTPConnection
 from explorer.app.auth import COOKIE
 from explorer.app.middleware import ASGIApp, respond
 
-_COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|interpolate|traverse|prior|decode|digit/\d+|warm)$")
-HEAVY = {"logpx"}
+_COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|step|interpolate|traverse|prior|decode|digit/\d+|warm)$")
+HEAVY = {"logpx", "step"}
 _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from explorer.constants import page_constants
 from explorer.registry import Loaded
+from explorer.snippets import snippets_for
 
 
 def make_bundle(m: Loaded) -> bytes:
@@ -45,7 +46,7 @@ def make_bundle(m: Loaded) -> bytes:
         "model": m.summary(), "arrays": entries, "layers": len(m.decoder_layers),
         "activation": m.config.activation, "gap_edge": m.atlas.gap_threshold,
         "map": m.atlas.meta.get("map"), "kl_mean": np.round(m.atlas.kl_mean.astype(np.float64), 4).tolist(),
-        "labels": m.config.labels, "constants": page_constants(),
+        "labels": m.config.labels, "constants": page_constants(), "snippets": snippets_for(m.config.labels),
     }
     hb = json.dumps(header).encode()
     hb += b" " * ((-(4 + len(hb))) % 8)

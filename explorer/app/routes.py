@@ -19,7 +19,14 @@ from fastapi.responses import JSONResponse, Response
 
 from explorer.app.admission import Policy
 from explorer.app.bundle import bundle_of
-from explorer.app.schemas import Bye, EncodeRequest, InterpolateRequest, LogPxRequest, TraverseRequest
+from explorer.app.schemas import (
+    Bye,
+    EncodeRequest,
+    InterpolateRequest,
+    LogPxRequest,
+    StepRequest,
+    TraverseRequest,
+)
 from explorer.app.sessions import LatestRequests
 from explorer.constants import MAX_SAMPLES, PRIOR_N
 from explorer.preprocess import BlankDrawingError
@@ -90,7 +97,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             if req.session and latest.is_stale(req.session, req.seq):
                 return STALE  # overtaken while it waited
             try:
-                return compute_fn(m, canvas, k=req.k, seed=req.seed, label=req.label)
+                return compute_fn(m, canvas, req)
             except BlankDrawingError as exc:
                 return JSONResponse({"blank": True, "message": str(exc)})
 
@@ -123,11 +130,23 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
 
     @router.post("/models/{name}/encode")
     def encode(name: str, req: EncodeRequest) -> Any:
-        return drawing_route(name, req, _inference().encode_drawing)
+        return drawing_route(name, req, lambda m, c, r: _inference().encode_drawing(
+            m, c, k=r.k, seed=r.seed, label=r.label, estimator=r.estimator))
 
     @router.post("/models/{name}/logpx")
     def logpx(name: str, req: LogPxRequest) -> Any:
-        return drawing_route(name, req, _inference().log_px_drawing)
+        return drawing_route(name, req, lambda m, c, r: _inference().log_px_drawing(m, c, k=r.k, seed=r.seed,
+                                                                                    label=r.label))
+
+    @router.post("/models/{name}/step")
+    def step(name: str, req: StepRequest) -> Any:
+        """Step 6: Adam steps of Pyro's SVI on a copy of the model, for this drawing (the model served
+        to everyone is never changed)."""
+        from explorer.backprop import adam_steps
+
+        return drawing_route(name, req, lambda m, c, r: adam_steps(
+            m, c, steps=r.steps, lr=r.lr, seed=r.seed, estimator=r.estimator,
+            label=r.label if not m.config.labels or r.label is not None else 0))
 
     @router.post("/models/{name}/interpolate")
     def interpolate(name: str, req: InterpolateRequest) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Literal
 
 import numpy as np
 from fastapi import HTTPException
@@ -43,6 +44,7 @@ class EncodeRequest(Strict):
     session: str = Field(default="", max_length=64, pattern=SESSION_PATTERN)  # the tab, for "newest wins"
     seq: int = Field(default=0, ge=0, le=2**53)  # the tab's request counter
     label: int | None = Field(default=None, ge=0, le=9)  # conditional VAE: the observed digit (default: p(y|x)'s best)
+    estimator: Literal["trace", "meanfield"] = "trace"  # Trace_ELBO (Monte Carlo KL) or TraceMeanField_ELBO
 
     def canvas(self) -> np.ndarray:
         """The drawing as an ``(height, width)`` uint8 array; a 422 if the bytes do not fit."""
@@ -60,6 +62,13 @@ class LogPxRequest(EncodeRequest):
     """A drawing, and the number of importance samples for log p(x)."""
 
     k: int = Field(default=LOGPX_K, ge=1, le=LOGPX_MAX_K)
+
+
+class StepRequest(EncodeRequest):
+    """A drawing, and how many Adam steps to take on a copy of the model (step 6 of the lens)."""
+
+    steps: int = Field(default=1, ge=1, le=50)
+    lr: float = Field(default=1e-3, ge=1e-6, le=0.1)
 
 
 class InterpolateRequest(Strict):
