@@ -1,17 +1,46 @@
-// Save a grid of digit canvases as a PNG, with a caption (what reproduces it: model, seed, settings).
+// Save a grid of digit canvases as a PNG that says how to reproduce it: row and column labels, and a
+// caption with the model, the seed and the settings. Save the drawing itself (PNG and JSON).
 
-export function savePNG(canvases, cols, caption, filename) {
+/**
+ * canvases: the digits, row by row; cols: per row; caption: one line (model, seed, settings);
+ * rows / columns: optional labels (strings) written left of each row / under each column.
+ */
+export function savePNG(canvases, cols, caption, filename, { rows = null, columns = null } = {}) {
   if (!canvases.length) return false;
-  const cell = 56, pad = 4, rows = Math.ceil(canvases.length / cols);
-  const W = Math.max(cols * (cell + pad) + pad, 480), H = rows * (cell + pad) + pad + 26;
+  const cell = 56, pad = 4, nrows = Math.ceil(canvases.length / cols), left = rows ? 110 : 0, under = columns ? 22 : 0;
+  const W = Math.max(left + cols * (cell + pad) + pad, 560), H = nrows * (cell + pad) + pad + under + 30;
   const out = document.createElement("canvas");
   out.width = W; out.height = H;
   const ctx = out.getContext("2d");
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H); ctx.imageSmoothingEnabled = false;
-  canvases.forEach((c, i) => ctx.drawImage(c, pad + (i % cols) * (cell + pad), pad + Math.floor(i / cols) * (cell + pad), cell, cell));
-  ctx.fillStyle = "#111"; ctx.font = "13px sans-serif"; ctx.fillText(caption, pad, H - 9);
-  const a = document.createElement("a");
-  a.href = out.toDataURL("image/png"); a.download = filename;
-  document.body.append(a); a.click(); a.remove();
+  canvases.forEach((c, i) => ctx.drawImage(c, left + pad + (i % cols) * (cell + pad), pad + Math.floor(i / cols) * (cell + pad), cell, cell));
+  ctx.fillStyle = "#111"; ctx.font = "14px sans-serif"; ctx.textBaseline = "middle";
+  (rows || []).forEach((t, r) => ctx.fillText(t, 4, pad + r * (cell + pad) + cell / 2, left - 8));
+  ctx.textAlign = "center";
+  (columns || []).forEach((t, c) => ctx.fillText(t, left + pad + c * (cell + pad) + cell / 2, pad + nrows * (cell + pad) + under / 2));
+  ctx.textAlign = "left"; ctx.font = "13px sans-serif";
+  ctx.fillText(caption, pad, H - 14, W - 2 * pad);
+  download(out.toDataURL("image/png"), filename);
   return true;
+}
+
+export function download(href, filename) {
+  const a = document.createElement("a");
+  a.href = href; a.download = filename;
+  document.body.append(a); a.click(); a.remove();
+}
+
+// PNG text chunks: a PNG that carries how to reproduce it (PIL reads them as Image.text).
+const CRC = (() => { const t = new Uint32Array(256); for (let n = 0; n < 256; n++) { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; t[n] = c >>> 0; } return t; })();
+function crc32(bytes) { let c = 0xffffffff; for (const b of bytes) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; }
+
+/** The PNG of `canvas` with a tEXt chunk `key` = `text` (ASCII JSON), as a Blob. */
+export async function pngWithText(canvas, key, text) {
+  const png = new Uint8Array(await (await new Promise((r) => canvas.toBlob(r, "image/png"))).arrayBuffer());
+  const data = new TextEncoder().encode(`${key}\0${text}`), type = new TextEncoder().encode("tEXt");
+  const chunk = new Uint8Array(12 + data.length), view = new DataView(chunk.buffer);
+  view.setUint32(0, data.length); chunk.set(type, 4); chunk.set(data, 8);
+  view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
+  const iend = png.length - 12;  // IEND is the last chunk: 12 bytes
+  return new Blob([png.subarray(0, iend), chunk, png.subarray(iend)], { type: "image/png" });
 }

@@ -5,6 +5,7 @@ import { ApiError, modelPath, request, setTab } from "./api.js";
 import { parseBundle } from "./bundle.js";
 import { decode } from "./decoder.js";
 import { latentAt } from "./geometry.js";
+import * as backprop from "./panels/backprop.js";
 import * as compare from "./panels/compare.js";
 import * as draw from "./panels/draw.js";
 import * as label from "./panels/label.js";
@@ -35,7 +36,7 @@ const TOOLBAR = (k) => `
     <label>Samples K <select data-vx="k" aria-label="samples">${k.choices.map((v) => `<option${v === k.def ? " selected" : ""}>${v}</option>`).join("")}</select></label>
     <label data-vx="labelpick" class="vx-labelpick" hidden title="the conditional model decodes the ring's z as this digit">Decode as digit
       <select data-vx="label" aria-label="digit to decode as">${[...Array(10).keys()].map((d) => `<option>${d}</option>`).join("")}</select></label>
-    <button data-vx="resample" type="button" title="draw new samples z ~ q(z|x)">Resample</button>
+    <button data-vx="resample" type="button" title="draw new ε ~ N(0, I): new samples z = loc + scale · ε">New ε</button>
     <button data-vx="clear" type="button" title="empty the canvas">Clear</button>
     <label title="overlay samples z ~ N(0, I) on the map"><input type="checkbox" data-vx="prior"> Prior samples</label>
     <a data-vx="csv" class="vx-btn" href="#" download title="the map as CSV: index, label, x, y, loc, scale">Map CSV</a>
@@ -95,7 +96,7 @@ async function mount(root) {
   const ctx = makeContext(root, S), $ = ctx.$;
   ctx.on("label", (d) => { S.label = d; $("label").value = String(d); });  // first: the panels then see the new label
   const mapPanel = map.mount(ctx), drawPanel = draw.mount(ctx);
-  lens.mount(ctx); label.mount(ctx);
+  lens.mount(ctx); backprop.mount(ctx); label.mount(ctx);
   const toolPanel = tools.mount(ctx, mapPanel), comparePanel = compare.mount(ctx);
   presenter.mount(ctx, mapPanel);
   ctx.on("encoded", () => mapPanel.drawOverlay());
@@ -130,10 +131,28 @@ async function mount(root) {
   $("clear").addEventListener("click", () => {
     drawPanel.reset(); ctx.emit("cleared"); S.lastLogPx = null; mapPanel.drawOverlay(); ctx.status("");
   });
-  $("resample").addEventListener("click", (e) => { S.seed += 1; drawPanel.encode(e.timeStamp, true); if ($("prior").checked) toolPanel.prior(); });
+  const newEps = (t) => { S.seed += 1; drawPanel.encode(t, true); if ($("prior").checked) toolPanel.prior(); };
+  $("resample").addEventListener("click", (e) => newEps(e.timeStamp));
+  ctx.on("neweps", () => newEps(performance.now()));
+  ctx.on("redo", () => drawPanel.encode(performance.now(), true));
   $("k").addEventListener("change", (e) => drawPanel.encode(e.timeStamp, true));
   $("model").addEventListener("change", (e) => show(e.target.value));
+  ctx.on("switch", (name) => show(name));
   $("label").addEventListener("change", (e) => ctx.emit("label", Number(e.target.value)));
+  // An idle page still tells the truth: a health check every 5 s while nothing else is asked.
+  let lastOk = performance.now();
+  setInterval(async () => {
+    if (document.hidden || S.inflight || root.dataset.busy) return;
+    try {
+      await request("/api/health", { timeout: 4000 });
+      if (root.dataset.down) { delete root.dataset.down; ctx.status("the server is back", "warn"); }
+      lastOk = performance.now();
+    } catch (err) {
+      if (err.status === 401) { ctx.status("you are logged out: reload the page to log in again", "error"); return; }
+      root.dataset.down = "1";
+      ctx.status(`the server is not answering (${Math.round((performance.now() - lastOk) / 1000)} s): your drawing is kept; trying again…`, "error");
+    }
+  }, 5000);
   // A closing tab tells the server to forget it now (otherwise its entry expires after 10 minutes).
   window.addEventListener("pagehide", () => {
     navigator.sendBeacon("/api/bye", new Blob([JSON.stringify({ session: S.session })], { type: "application/json" }));
@@ -152,6 +171,7 @@ async function mount(root) {
     const info = (await takeEarly("info")) || (await ctx.call(() => request("/api/models")));
     fill_models($("model"), info);
     comparePanel.showModels(info);
+    ctx.emit("models", info);
     await show(DEFAULT_MODEL && info.models.some((x) => x.name === DEFAULT_MODEL && !x.error) ? DEFAULT_MODEL : info.default);
   } catch (err) {
     ctx.failed(err, "could not load the explorer");

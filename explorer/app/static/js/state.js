@@ -10,7 +10,9 @@ export function createState() {
     dragImage: new Uint8Array(784),  // the decoder's image at the ring
     dragZ: null,         // the ring's latent z (Float64Array)
     label: 0,            // conditional model: the digit the ring decodes as
-    seed: 1,             // seed of the samples z ~ q(z|x); Resample adds one
+    observedLabel: null, // conditional model: the label y the ELBO observes (null: the most probable under p(y|x))
+    seed: 1,             // seed of the samples z ~ q(z|x); "New ε" adds one
+    estimator: "trace",  // the lens's ELBO: "trace" (Trace_ELBO) or "meanfield" (TraceMeanField_ELBO)
     drawn: false,        // the pad holds ink
     seq: 0,              // this tab's request counter ("newest wins")
     inflight: null,      // AbortController of the encode on its way

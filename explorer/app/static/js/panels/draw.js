@@ -3,10 +3,11 @@
 
 import { modelPath, postJSON } from "../api.js";
 import { b64bytes, bytesB64, digitCanvas, fill, paintGrey } from "../dom.js";
+import { download, pngWithText } from "../export.js";
 
 export const markup = {
   pad: `
-    <div class="vx-card">
+    <div class="vx-card" data-slide="draw a digit">
       <h3>Draw a digit</h3>
       <div class="vx-row">
         <canvas class="vx-pad" data-vx="pad" width="280" height="280" aria-label="drawing pad"></canvas>
@@ -15,11 +16,12 @@ export const markup = {
           <canvas class="vx-px vx-mid" data-vx="input" width="28" height="28"></canvas>
           <div class="vx-caption">Decoded guide mean</div>
           <canvas class="vx-px vx-mid" data-vx="meanimg" width="28" height="28"></canvas>
+          <button type="button" data-vx="save-drawing" class="vx-mini" title="the drawing as PNG, carrying what was sent, the 28×28 input, model and seed (PNG text chunk vx-drawing)">Save drawing</button>
         </div>
       </div>
     </div>`,
   samples: `
-    <div class="vx-card">
+    <div class="vx-card" data-slide="samples, decoded">
       <h3>Samples z ~ q(z|x), decoded <button type="button" data-vx="samples-png" class="vx-mini">Save PNG</button></h3>
       <div class="vx-grid" data-vx="samples"></div>
       <div class="vx-repro" data-vx="repro"></div>
@@ -73,7 +75,8 @@ export function mount(ctx) {
     if (S.inflight) S.inflight.abort();  // the newest drawing wins
     const ctl = new AbortController(), seq = ++S.seq;
     S.inflight = ctl; lastSent = t0;
-    const body = JSON.stringify({ ...padInk(), k: Number($("k").value), seed: S.seed, session: S.session, seq });
+    const body = JSON.stringify({ ...padInk(), k: Number($("k").value), seed: S.seed, session: S.session, seq,
+      estimator: S.estimator, ...(S.model.header.labels && S.observedLabel !== null ? { label: S.observedLabel } : {}) });
     S.lastBody = body;
     try {
       const tSend = performance.now();
@@ -108,6 +111,18 @@ export function mount(ctx) {
     $("repro").textContent = `reproduce: model ${res.model}, seed ${res.seed}, K ${res.k}`;
     S.cloud = { samples: res.samples_xy, mean: res.mean_xy };
   }
+
+  function saveDrawing() {
+    if (!S.lastEncode || !S.lastEncodeBody) { ctx.status("draw a digit first", "warn"); return; }
+    const sent = JSON.parse(S.lastEncodeBody), res = S.lastEncode, stem = `drawing-${res.model}-seed${res.seed}`;
+    const record = { model: res.model, seed: res.seed, k: res.k, estimator: res.estimator, label: res.label ?? null,
+      sent: { width: sent.width, height: sent.height, pixels_base64: sent.pixels },
+      input_28x28: Array.from(b64bytes(res.input)), elbo: res.elbo, elbo_se: res.elbo_se,
+      reproduce: `POST /api/models/${res.model}/encode with "sent" as width, height, pixels and seed ${res.seed}` };
+    // One file: the drawing as drawn, carrying what was sent, the 28x28 input, model and seed in its text.
+    pngWithText(pad, "vx-drawing", JSON.stringify(record)).then((blob) => download(URL.createObjectURL(blob), `${stem}.png`));
+  }
+  $("save-drawing").addEventListener("click", saveDrawing);
 
   function reset() {
     clearPad(); S.drawn = false; S.seq++; S.lastEncode = null; S.lastEncodeBody = null; S.cloud = null;

@@ -13,14 +13,21 @@ const PLACEHOLDER = {
 };
 
 export const markup = `
-  <div class="vx-card vx-wide vx-lens">
-    <h3>One forward pass of the VAE, step by step, for your drawing <span class="vx-note">(all numbers in nats, as Pyro computes them)</span></h3>
+  <div class="vx-card vx-wide vx-lens" data-title="The forward pass">
+    <h3>One forward pass of the VAE, step by step, for your drawing <span class="vx-note">(nats, as Pyro computes them)</span></h3>
+    <div class="vx-row vx-tools">
+      <label>ELBO estimator <select data-vx="estimator" aria-label="ELBO estimator">
+        <option value="trace">Trace_ELBO (Monte Carlo KL)</option><option value="meanfield">TraceMeanField_ELBO (closed-form KL)</option></select></label>
+      <button type="button" data-vx="neweps" title="draw new ε ~ N(0, I): the estimates move, by about their s.e.">New ε</button>
+      <span class="vx-caption" data-vx="spread"></span>
+    </div>
     <div class="vx-steps">
-      <div class="vx-step vx-step1"><div class="vx-stephead"><b>1 · Guide</b> <code>loc, scale = self.encoder(x)</code></div><div data-vx="post" class="vx-post"></div></div>
-      <div class="vx-step"><div class="vx-stephead"><b>2 · Sample</b> <code>pyro.sample("latent", dist.Normal(loc, scale).to_event(1))</code></div><div data-vx="step2"></div></div>
-      <div class="vx-step"><div class="vx-stephead"><b>3 · KL to the prior</b> <code>pyro.sample("latent", dist.Normal(0., 1.).to_event(1))</code></div><div data-vx="step3"></div></div>
-      <div class="vx-step"><div class="vx-stephead"><b>4 · Decode and score</b> <code data-vx="step4code"></code></div><div data-vx="step4"></div></div>
-      <div class="vx-step"><div class="vx-stephead"><b>5 · ELBO</b> <code>loss = Trace_ELBO().loss(model, guide, x)  # = −ELBO</code></div><div data-vx="elbo"></div></div>
+      <div class="vx-step vx-step1" data-step="1" data-slide="1 guide"><div class="vx-stephead"><b>1 · Guide</b> <code data-snippet="guide"></code></div><div data-vx="post" class="vx-post"></div></div>
+      <div class="vx-step" data-step="2" data-slide="2 sample"><div class="vx-stephead"><b>2 · Sample</b> <code data-snippet="sample"></code></div><div data-vx="step2"></div></div>
+      <div class="vx-step" data-step="3" data-slide="3 KL"><div class="vx-stephead"><b>3 · KL to the prior</b> <code data-snippet="prior"></code></div><div data-vx="step3"></div></div>
+      <div class="vx-step" data-step="4" data-slide="4 decode and score"><div class="vx-stephead"><b>4 · Decode and score</b> <code data-snippet="obs"></code></div><div data-vx="step4"></div></div>
+      <div class="vx-step" data-step="5" data-slide="5 ELBO"><div class="vx-stephead"><b>5 · ELBO</b> <code data-snippet="loss"></code></div><div data-vx="elbo"></div></div>
+      <div class="vx-step" data-step="6" data-slide="6 backprop" data-vx="step6"></div>
     </div>
   </div>`;
 
@@ -74,22 +81,27 @@ export function mount(ctx) {
 
   function step2(res) {
     const zd = res.loc.length, order = [...Array(zd).keys()].sort((a, c) => res.kl_dims[c] - res.kl_dims[a]).slice(0, Math.min(zd, 4));
-    const norm = (v) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
     const rows = order.map((d) => h("tr", {}, [h("td", { text: `z${d + 1}` }), h("td", { text: fmt(res.loc[d]) }),
       h("td", { text: fmt(res.scale[d]) }), h("td", { text: fmt(res.eps[0][d]) }), h("td", {}, h("b", { text: fmt(res.z[0][d]) }))]));
     return [
       p(["Inside SVI, Pyro draws the guide's ", h("code", { text: '"latent"' }), " with ", h("code", { text: "Normal.rsample" }), ": ",
         h("b", { text: "z = loc + scale · ε" }), `, ε ~ N(0, I) — the reparameterization trick. Sample 1, the ${order.length} most used dimensions:`]),
       h("table", { class: "vx-table vx-small-table" }, [h("tr", {}, ["", "loc", "scale", "ε", "z"].map((t) => h("th", { text: t }))), ...rows]),
-      p(["z is a differentiable function of loc and scale, so the gradient of the reconstruction term reaches the encoder: ‖∂/∂loc‖ = ",
-        b(fmt(norm(res.grad_loc)), "gradloc"), ", ‖∂/∂scale‖ = ", b(fmt(norm(res.grad_scale)), "gradscale"), "."])];
+      p(["z is a differentiable function of loc and scale, so the gradient of the reconstruction term reaches the encoder. Estimated from the K = ",
+        String(res.k), " samples (unbiased, ± s.e.): ‖E ∂/∂loc‖ ≈ ", b(fmt(res.grad_loc_norm), "gradloc"), ` ± ${fmt(res.grad_loc_norm_se)}`,
+        ", ‖E ∂/∂scale‖ ≈ ", b(fmt(res.grad_scale_norm), "gradscale"), ` ± ${fmt(res.grad_scale_norm_se)}`,
+        h("span", { class: "vx-note", text: ` (the plain norm of the K-sample mean, ${fmt(res.grad_loc_norm_naive)}, is biased upward by the samples' noise)` })])];
   }
 
   function step3(res) {
     const zd = res.kl_dims.length;
+    const closed = [" ½(loc² + scale² − 1) − log scale = ", b(fmt(res.kl), "kl2"), ` nats over ${zd} dimensions (the bars). `];
+    const how = res.estimator === "trace"
+      ? [h("b", { text: "Trace_ELBO estimates the KL by Monte Carlo" }), ": log q(z|x) − log p(z) at the z it drew. Over the K samples: ",
+        b(fmt(res.kl_mc), "klmc"), ` ± ${fmt(res.kl_mc_se)} (s.e.), an estimate of the closed form Σ`, h("sub", { text: "d" }), ...closed]
+      : [h("b", { text: "TraceMeanField_ELBO uses the closed form" }), ": KL = Σ", h("sub", { text: "d" }), ...closed];
     return [barsSvg(res.kl_dims, { label: "KL per dimension", unit: "nats", height: 140 }),
-      p(["KL(q(z|x) ‖ N(0, I)) = Σ", h("sub", { text: "d" }), " ½(loc² + scale² − 1) − log scale, in closed form: total ",
-        b(fmt(res.kl), "kl2"), ` nats over ${zd} dimensions. On the test set, `, b(String(res.active_dims), "active"),
+      p([...how, "On the test set, ", b(String(res.active_dims), "active"),
         ` of ${zd} dimensions are active (average KL > ${S.model.constants.active_kl} nats); the others stay at the prior.`])];
   }
 
@@ -112,16 +124,19 @@ export function mount(ctx) {
   }
 
   function elbo(res) {
-    const y = res.log_py !== undefined;
+    const y = res.log_py !== undefined, trace = res.estimator === "trace";
     return h("table", { class: "vx-table" }, [
-      row(["reconstruction E", h("sub", { text: "q" }), "[log p(x|z)]"], `−BCE, mean of K = ${res.k} ± s.e.`,
+      row(["reconstruction E", h("sub", { text: "q" }), "[log p(x|z)]"], `−BCE, estimated from K = ${res.k} samples ± s.e.`,
         [fmt(res.recon), " ", h("span", { class: "vx-pm", text: `± ${fmt(res.recon_se)}` })], "recon"),
-      row("− KL(q(z|x) ‖ N(0, I))", "closed form", `−${fmt(res.kl)}`, "kl"),
+      trace ? row("− KL, Monte Carlo: E[log q(z|x) − log p(z)]", "what Trace_ELBO uses ± s.e.",
+        [`−${fmt(res.kl_mc)}`, " ", h("span", { class: "vx-pm", text: `± ${fmt(res.kl_mc_se)}` })], "kl")
+        : row("− KL(q(z|x) ‖ N(0, I))", "closed form, as TraceMeanField_ELBO", `−${fmt(res.kl)}`, "kl"),
       y ? row("+ log p(y) = log 1/10", `the label y = ${res.label}, scored by a Categorical`, fmt(res.log_py), "logpy") : null,
-      row(`ELBO = reconstruction − KL${y ? " + log p(y)" : ""}`, null, fmt(res.elbo), "elbo", "vx-total"),
+      row([`ELBO = reconstruction − KL${y ? " + log p(y)" : ""}`], `an estimate from K = ${res.k} samples ± s.e.; one ${trace ? "Trace_ELBO" : "TraceMeanField_ELBO"}().loss call (one sample) scatters by ± ${fmt(res.elbo_sd, 1)}`,
+        [fmt(res.elbo), " ", h("span", { class: "vx-pm", text: `± ${fmt(res.elbo_se)}` })], "elbo", "vx-total"),
       row("Pyro's loss = −ELBO", ["what ", h("code", { text: "svi.step" }), " minimizes"], fmt(-res.elbo), "loss"),
-      row(`log p(x${y ? ", y" : ""}), importance-weighted`, `k = ${S.model.constants.logpx_k.toLocaleString("en")} samples from q(z|x)`, "computing…", "logpx"),
-      row("gap log p(x) − ELBO", "≥ 0: what the ELBO leaves out", "…", "gap"),
+      row(`log p(x${y ? ", y" : ""}), importance-weighted`, `k = ${S.model.constants.logpx_k.toLocaleString("en")} samples from q(z|x) ± s.e.`, "computing…", "logpx"),
+      row("gap log p(x) − ELBO", "≥ 0 in expectation: what the ELBO leaves out", "…", "gap"),
     ]);
   }
 
@@ -130,7 +145,8 @@ export function mount(ctx) {
       const res = await ctx.call(() => postJSON(modelPath(S.name, "logpx"), { ...JSON.parse(body), k: S.model.constants.logpx_k }));
       if (seq !== S.seq || res.blank || res.stale || !S.lastEncode) return;
       const cell = ctx.root.querySelector("[data-vx-num=logpx]");
-      cell.textContent = fmt(res.log_px); cell.dataset.state = "done";
+      fill(cell, [fmt(res.log_px), " ", h("span", { class: "vx-pm", text: `± ${fmt(res.log_px_se)} · ESS ${fmt(res.ess, 0)}` })]);
+      cell.dataset.state = "done";
       ctx.root.querySelector("[data-vx-num=gap]").textContent = fmt(res.log_px - S.lastEncode.elbo);
       S.lastLogPx = res;
       S.stats.lens.logpx.push(performance.now() - t0);
@@ -146,14 +162,32 @@ export function mount(ctx) {
     ctx.root.querySelector("[data-vx-num=logpx]").dataset.state = "computing";
   }
 
-  ctx.on("model", (m) => {
-    $("step4code").textContent = `pyro.sample("obs", dist.Bernoulli(self.decoder(${m.header.labels ? "[z, y]" : "z"})).to_event(1), obs=x)`;
-  });
+  function showSnippets() {
+    const sn = S.model.header.snippets;
+    for (const el of ctx.root.querySelectorAll("[data-snippet]")) {
+      const key = el.dataset.snippet === "loss" ? `loss_${$("estimator").value}` : el.dataset.snippet;
+      el.textContent = sn[key];
+    }
+  }
+  // "New ε": the same drawing, new samples; the spread of the estimates over the draws is shown.
+  let draws = [];
+  function spread(res, body) {
+    const key = body.replace(/"seed":\d+,/, "").replace(/"seq":\d+/, "");
+    if (!draws.length || draws[0].key !== key || draws[0].estimator !== res.estimator) draws = [];
+    if (!draws.some((d) => d.seed === res.seed)) draws.push({ key, seed: res.seed, elbo: res.elbo, estimator: res.estimator });
+    const v = draws.map((d) => d.elbo), n = v.length, mean = v.reduce((a, c) => a + c, 0) / n;
+    const sd = n > 1 ? Math.sqrt(v.reduce((a, c) => a + (c - mean) ** 2, 0) / (n - 1)) : NaN;
+    $("spread").textContent = n > 1 ? `ELBO over ${n} draws of ε: ${fmt(mean)} ± ${fmt(sd)} (sd): each estimate is one draw of this spread`
+      : "Press “New ε” to see how much the estimate moves from draw to draw.";
+  }
+  ctx.on("model", showSnippets);
   ctx.on("encoded", ({ res, final, body, seq, t0 }) => {
     render(res);
-    if (final) fetchLogPx(body, seq, t0);  // may come later; the cell says "computing…"
+    if (final) { spread(res, body); fetchLogPx(body, seq, t0); }  // log p(x) may come later: "computing…"
   });
-  ctx.on("cleared", reset);
+  ctx.on("cleared", () => { reset(); draws = []; $("spread").textContent = ""; });
+  $("estimator").addEventListener("change", (e) => { S.estimator = e.target.value; showSnippets(); ctx.emit("redo"); });
+  $("neweps").addEventListener("click", () => ctx.emit("neweps"));
   reset();
   return { reset };
 }

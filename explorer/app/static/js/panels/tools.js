@@ -110,11 +110,18 @@ export function mount(ctx, map) {
   $("interp").addEventListener("click", (e) => interpolate(e.timeStamp));
   $("trav-draw").addEventListener("click", (e) => traverse("drawing", e.timeStamp));
   $("trav-ring").addEventListener("click", (e) => traverse("ring", e.timeStamp));
-  const save = (canvases, cols, caption, file) => { if (!savePNG(canvases, cols, caption, file)) ctx.status("nothing to save yet", "warn"); };
+  const save = (canvases, cols, caption, file, labels = {}) => {
+    if (!savePNG(canvases, cols, caption, file, labels)) ctx.status("nothing to save yet", "warn");
+  };
   $("interp-png").addEventListener("click", () => save([...$("lin").children, ...$("slerp").children], C().interp_n,
-    $("interp-repro").textContent, `interpolation-${S.name}.png`));
-  $("trav-png").addEventListener("click", () => save(Array.from($("trav").querySelectorAll("canvas")), C().traverse_steps,
-    $("trav-repro").textContent, `traversal-${S.name}.png`));
+    $("interp-repro").textContent, `interpolation-${S.name}.png`, { rows: ["straight (lerp)", "spherical (slerp)"],
+      columns: S.lastInterp ? [...Array(S.lastInterp.n).keys()].map((i) => `t=${fmt(i / (S.lastInterp.n - 1), 2)}`) : null }));
+  $("trav-png").addEventListener("click", () => {
+    const t = S.lastTraverse;
+    save(Array.from($("trav").querySelectorAll("canvas")), C().traverse_steps, $("trav-repro").textContent,
+      `traversal-${S.name}.png`, t ? { rows: t.dims.map((d, r) => `z${d + 1} (KL ${fmt(t.kl[r])})`),
+        columns: t.values.map((v) => `${v > 0 ? "+" : ""}${fmt(v, 1)}`) } : {});
+  });
   $("prior-png").addEventListener("click", () => save(Array.from($("priorimgs").children), 8,
     $("priortxt").textContent.split(";")[0], `prior-${S.name}-seed${S.seed}.png`));
   $("samples-png").addEventListener("click", () => save(Array.from($("samples").children), 8,

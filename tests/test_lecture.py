@@ -1,0 +1,199 @@
+"""The lecture, in Chromium: presenter mode on a projector, the lens's steps 6 and (d), the z2 warning,
+honest states with the server down, exports that reproduce, a phone's screen."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import SEVEN, AppProcess, draw_stroke
+
+pytestmark = pytest.mark.browser
+
+SMALLEST_TEXT = """(root) => {
+  let least = 1e9, where = '';
+  const visible = (e) => { const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden'; };
+  for (const e of root.querySelectorAll('*')) {
+    if (!visible(e)) continue;
+    const own = Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    let px = parseFloat(getComputedStyle(e).fontSize);
+    if (e instanceof SVGElement && e.getScreenCTM()) px *= e.getScreenCTM().a;  // SVG text is scaled with its box
+    if (px < least) { least = px; where = e.tagName + ' ' + e.textContent.trim().slice(0, 30); }
+  }
+  return [least, where];
+}"""
+
+
+def drawn(pg):
+    draw_stroke(pg, SEVEN)
+    pg.wait_for_function("window.vx.lastEncode !== null && !window.vx.inflight", timeout=20_000)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_presenter_mode_fits_a_projector_and_steps_with_a_clicker(browser, app_server, size):
+    w, h = size
+    ctx = browser.new_context(viewport={"width": w, "height": h})
+    pg = ctx.new_page()
+    pg.goto(app_server.url)
+    pg.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+    drawn(pg)
+    pg.click("[data-vx=step1]")
+    pg.wait_for_function("window.vx.lastStep", timeout=30_000)
+    pg.click("[data-vx=present]")
+    names = []
+    n = int(pg.locator("[data-vx=panelname]").inner_text().split("/")[1].split()[0])
+    assert n >= 9
+    for i in range(n):
+        name = pg.locator("[data-vx=panelname]").inner_text()
+        assert name.startswith(f"{i + 1}/{n}"), name
+        names.append(name)
+        slide = pg.evaluate("(() => { const e = document.querySelector('.vx-shown');"
+                            " const r = e.getBoundingClientRect(); return {l: r.left, t: r.top, r: r.right,"
+                            " b: r.bottom, sh: e.scrollHeight, ch: e.clientHeight,"
+                            " text: e.innerText.trim().length}; })()")
+        assert slide["l"] >= 0 and slide["t"] >= 0 and slide["r"] <= w and slide["b"] <= h, (name, slide)
+        assert slide["sh"] <= slide["ch"] + 1, f"{name} needs scrolling at {w}x{h}"
+        assert slide["text"] > 20, f"{name} is empty"
+        m = pg.locator("[data-vx=mapwrap]").bounding_box()
+        assert m["x"] + m["width"] <= slide["l"] + 1 and m["y"] + m["height"] <= h  # side by side, on screen
+        least, where = pg.evaluate(SMALLEST_TEXT, pg.locator(".vx-shown").element_handle())
+        assert least >= 17.5, f"{name}: {where} is {least:.1f} px"
+        pg.keyboard.press(["PageDown", "ArrowRight", "Space"][i % 3])
+    assert pg.locator("[data-vx=panelname]").inner_text().startswith(f"1/{n}")  # round the loop
+    pg.keyboard.press("PageUp")
+    assert pg.locator("[data-vx=panelname]").inner_text().startswith(f"{n}/{n}")
+    pg.keyboard.press("ArrowLeft")
+    assert pg.locator("[data-vx=panelname]").inner_text().startswith(f"{n - 1}/{n}")
+    least, where = pg.evaluate(SMALLEST_TEXT, pg.locator(".vx-toolbar").element_handle())
+    assert least >= 17.5, where
+    assert any("6 backprop" in x for x in names) and any("5 ELBO" in x for x in names)
+    ctx.close()
+
+
+def test_backprop_step_and_the_chosen_label_in_the_page(page):
+    drawn(page)
+    page.click("[data-vx=step1]")
+    page.wait_for_function("window.vx.lastStep && window.vx.lastStep.steps === 1", timeout=30_000)
+    res = page.evaluate("window.vx.lastStep")
+    shown = page.locator("[data-vx-num=steploss]").inner_text()
+    assert f"{res['losses'][0]:.2f}" in shown and f"{res['losses'][1]:.2f}" in shown
+    # PyTorch's BCE clamps log p at -100 where Pyro clamps p at float32's eps: a few hundredths of a nat
+    assert float(page.locator("[data-vx-num=torchloss]").inner_text()) == pytest.approx(res["losses"][0], abs=0.1)
+    # (d) on a plain model: the label site explained, and a way to the model that observes it
+    assert page.locator("[data-vx=nolabel]").is_visible()
+    page.click("[data-vx=tolabel]")
+    page.wait_for_selector(".vx-root[data-ready=mnist-cvae-z16]", timeout=30_000)
+    page.wait_for_function("window.vx.lastEncode && window.vx.lastEncode.model === 'mnist-cvae-z16'"
+                           " && !window.vx.inflight", timeout=20_000)
+    page.select_option("[data-vx=observed]", "3")
+    page.wait_for_function("window.vx.lastEncode.label === 3 && !window.vx.inflight", timeout=20_000)
+    assert "observes the y you chose, 3" in page.locator("[data-vx=labelprobs]").inner_text()
+    assert "OneHotCategorical(probs=torch.full" in page.locator("[data-vx=labelcard] code").inner_text()
+
+
+def test_estimator_switch_and_new_eps_show_monte_carlo_as_such(page):
+    drawn(page)
+    trace = page.evaluate("window.vx.lastEncode")
+    assert trace["estimator"] == "trace" and "Monte Carlo" in page.locator("[data-vx=step3]").inner_text()
+    assert "±" in page.locator("[data-vx-num=elbo]").inner_text()
+    page.select_option("[data-vx=estimator]", "meanfield")
+    page.wait_for_function("window.vx.lastEncode.estimator === 'meanfield' && !window.vx.inflight", timeout=20_000)
+    mf = page.evaluate("window.vx.lastEncode")
+    assert mf["elbo"] == pytest.approx(mf["recon"] - mf["kl"], abs=1e-3) and mf["elbo"] != trace["elbo"]
+    assert "TraceMeanField_ELBO" in page.locator("code[data-snippet=loss]").inner_text()
+    for _ in range(2):
+        seq = page.evaluate("window.vx.seq")
+        page.click("[data-vx=neweps]")
+        page.wait_for_function(f"window.vx.seq > {seq} && !window.vx.inflight", timeout=20_000)
+    assert "over 3 draws of ε" in page.locator("[data-vx=spread]").inner_text()
+    page.wait_for_selector("[data-vx-num=logpx][data-state=done]", timeout=20_000)
+    assert "ESS" in page.locator("[data-vx-num=logpx]").inner_text()
+
+
+def test_z2_warns_in_the_prior_tail(page):
+    page.select_option("[data-vx=model]", "mnist-z2")
+    page.wait_for_selector(".vx-root[data-ready=mnist-z2]", timeout=30_000)
+    h = page.locator("[data-vx=handle]").bounding_box()
+    corner = page.evaluate("(() => { const fl = document.querySelector('[data-vx=map]')._fullLayout;"
+                           " const b = document.querySelector('[data-vx=map]').getBoundingClientRect();"
+                           " return [b.left + fl.xaxis._offset + fl.xaxis.c2p(4.5),"
+                           " b.top + fl.yaxis._offset + fl.yaxis.c2p(4.5), b.right + 200, b.top - 200]; })()")
+    page.mouse.move(h["x"] + h["width"] / 2, h["y"] + h["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(corner[0], corner[1], steps=8)
+    assert page.locator(".vx-region").get_attribute("data-region") == "tail"
+    assert "prior's tail (|z| > 3)" in page.locator("[data-vx=dragtxt]").inner_text()
+    page.mouse.move(corner[2], corner[3], steps=8)  # far off the plot: the ring stays on it
+    page.mouse.up()
+    ring = page.locator("[data-vx=handle]").bounding_box()
+    plot = page.evaluate("(() => { const fl = document.querySelector('[data-vx=map]')._fullLayout;"
+                         " const b = document.querySelector('[data-vx=map]').getBoundingClientRect();"
+                         " return [b.left + fl.xaxis._offset, b.top + fl.yaxis._offset,"
+                         " fl.xaxis._length, fl.yaxis._length]; })()")
+    cx, cy = ring["x"] + ring["width"] / 2, ring["y"] + ring["height"] / 2
+    assert plot[0] - 1 <= cx <= plot[0] + plot[2] + 1 and plot[1] - 1 <= cy <= plot[1] + plot[3] + 1
+
+
+def test_exports_carry_their_labels_and_the_drawing(page):
+    from io import BytesIO
+
+    import numpy as np
+    from PIL import Image
+
+    drawn(page)
+    page.click("[data-vx=trav-draw]")
+    page.wait_for_function("window.vx.lastTraverse", timeout=20_000)
+    with page.expect_download() as dl:
+        page.click("[data-vx=trav-png]")
+    img = np.asarray(Image.open(BytesIO(Path(dl.value.path()).read_bytes())).convert("L"))
+    assert img.shape[1] >= 110 + 9 * 60 and (img[:, :100] < 128).sum() > 200  # a label column beside the rows
+    assert dl.value.suggested_filename == "traversal-mnist-z16.png"
+    with page.expect_download() as dl:
+        page.click("[data-vx=save-drawing]")
+    res = page.evaluate("window.vx.lastEncode")
+    assert dl.value.suggested_filename == f"drawing-mnist-z16-seed{res['seed']}.png"
+    drawing = Image.open(dl.value.path())
+    assert drawing.size == (280, 280) and (np.asarray(drawing.convert("L")) < 128).sum() > 500  # the ink itself
+    record = json.loads(drawing.text["vx-drawing"])
+    assert record["model"] == "mnist-z16" and record["seed"] == res["seed"] and len(record["input_28x28"]) == 784
+    assert bytes(record["input_28x28"]) == base64.b64decode(res["input"])
+    assert record["sent"]["width"] == 140
+
+
+def test_server_down_is_shown_and_a_failed_switch_reverts(browser):
+    app = AppProcess("--checkpoint", "mnist-z2")
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    try:
+        pg.goto(app.url)
+        pg.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+        pg.wait_for_function("document.querySelector('[data-vx=status]').textContent.includes('ready')", timeout=30_000)
+    finally:
+        app.stop()
+    pg.wait_for_function("document.querySelector('[data-vx=status]').textContent.includes('not answering')",
+                         timeout=15_000)
+    pg.select_option("[data-vx=model]", "mnist-z16")
+    pg.wait_for_function("document.querySelector('[data-vx=status]').textContent.includes('cannot load mnist-z16')",
+                         timeout=40_000)
+    assert pg.locator("[data-vx=model]").input_value() == "mnist-z2"  # the selector went back
+    pg.click("[data-vx=trav-ring]")
+    pg.wait_for_function("document.querySelector('[data-vx=status]').textContent.includes('not answering')",
+                         timeout=40_000)
+    ctx.close()
+
+
+def test_a_phone_sees_one_column_with_nothing_clipped(browser, app_server):
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    pg = ctx.new_page()
+    pg.goto(app_server.url)
+    pg.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+    over = pg.evaluate("Array.from(document.querySelectorAll('.vx-root *')).filter((e) => {"
+                       " const r = e.getBoundingClientRect(); return r.width > 0 && r.right > window.innerWidth + 1; })"
+                       ".map((e) => e.tagName + '.' + e.className + ' ' + (e.dataset.vx || '')).slice(0, 5)")
+    assert over == []
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 391
+    pg.screenshot(path="artifacts/screenshots/phone-390x844.png", full_page=False)
+    ctx.close()
