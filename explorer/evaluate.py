@@ -86,3 +86,24 @@ def evaluate(
         n=x.shape[0], elbo=-one, elbo_particles=-many, particles=particles,
         log_px=log_px, k=k, log_px_n=n_px, accuracy=accuracy,
     )
+
+
+def elbo_over_seeds(vae: VAE, x_test: torch.Tensor, y_test: torch.Tensor | None = None, seeds: int = 5,
+                    progress: bool = True) -> tuple[float, float, list[float]]:
+    """Pyro's protocol (``-sum(svi.evaluate_loss) / N``, one particle) under ``seeds`` seeds: its mean,
+    the standard error of that mean, and the values. One seed's figure is one draw of a Monte Carlo
+    estimate; a record quotes the mean."""
+    vae.eval()
+    x = x_test.to(vae.device)
+    y = one_hot(y_test, vae.config.labels).to(vae.device) if vae.config.labels else None
+    values = []
+    for s in tqdm(range(seeds), desc="test ELBO over seeds", disable=not progress, unit="seed"):
+        pyro.clear_param_store()
+        set_seed(s)
+        svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 0.0}), loss=make_elbo("trace"))
+        values.append(-evaluate_loss(svi, x, labels=y))
+    pyro.clear_param_store()
+    n = len(values)
+    mean = sum(values) / n
+    se = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 / n**0.5 if n > 1 else float("nan")
+    return mean, se, values

@@ -19,7 +19,6 @@ the config inferred from the shapes, the weights renamed, and a record saying wh
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 import re
 import zipfile
@@ -190,26 +189,14 @@ def evaluate_if_data(vae: Any, data_dir: str | Path | None, seeds: int, progress
     """Pyro's protocol (``-sum(svi.evaluate_loss) / N`` over the test set, one particle), as the mean
     over ``seeds`` seeds with its standard error; nothing when MNIST is not found."""
     from explorer.data import DataMissingError, load_mnist
-    from explorer.svi import evaluate_loss, make_elbo
-    from explorer.utils import set_seed
 
     try:
         test = load_mnist(False, data_dir, download=False)
     except DataMissingError as exc:
         log.warning("MNIST not found (%s): the import records no test ELBO and builds no atlas", exc)
         return {}
-    import pyro
-    from pyro.infer import SVI
-    from tqdm.auto import tqdm
+    from explorer.evaluate import elbo_over_seeds
 
-    values = []
-    for s in tqdm(range(seeds), desc="test ELBO over seeds", disable=not progress, unit="seed"):
-        set_seed(s)
-        pyro.clear_param_store()
-        svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 0.0}), loss=make_elbo("trace"))
-        values.append(-evaluate_loss(svi, test.images))
-    pyro.clear_param_store()
-    mean = float(np.mean(values))
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+    mean, se, values = elbo_over_seeds(vae, test.images, None, seeds, progress)
     return {"test_elbo": mean, "test_elbo_se": se, "test_elbo_seeds": len(values),
             "test_elbo_protocol": "Pyro examples/vae: -sum(svi.evaluate_loss)/N, 1 particle; mean over seeds"}

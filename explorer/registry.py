@@ -97,6 +97,8 @@ class Loaded:
             "activation": self.config.activation,
             "epochs": rec.get("epochs"),
             "test_elbo": rec.get("test_elbo"),
+            "test_elbo_se": rec.get("test_elbo_se"),
+            "test_elbo_seeds": rec.get("test_elbo_seeds"),
             "log_px": rec.get("test_log_px"),
             "map": self.atlas.meta.get("map"),
             "active_dims": int((self.atlas.kl_mean > ACTIVE_KL).sum()),
