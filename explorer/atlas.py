@@ -20,7 +20,6 @@ neighbours in latent space) and map positions go back to z through :class:`Atlas
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import zipfile
@@ -31,8 +30,6 @@ from typing import Any
 import numpy as np
 
 from explorer.constants import REGIONS, TAIL_RADIUS
-
-log = logging.getLogger(__name__)
 
 FORMAT = "explorer-atlas/1"
 ARRAYS = ("loc", "scale", "labels", "xy", "thumbs", "triangles", "neighbors", "kl_mean")

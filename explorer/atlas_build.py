@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,6 @@ from explorer.checkpoint import load_checkpoint
 from explorer.data import load_mnist
 from explorer.elbo import kl_per_dim
 from explorer.model import VAE, one_hot
-
-log = logging.getLogger(__name__)
 
 
 def encode_all(vae: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,

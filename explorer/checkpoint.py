@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import os
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     import torch
 
     from explorer.model import VAE
-
-log = logging.getLogger(__name__)
 
 FORMAT = "explorer-vae/1"
 SUFFIX = ".safetensors"

@@ -62,7 +62,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="trace: Trace_ELBO (Monte Carlo KL); meanfield: TraceMeanField_ELBO (analytic KL)")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                    help="Pyro's JIT-compiled ELBO (the same maths): on by default for Trace_ELBO (~10%% faster "
-                   "per step here), off for TraceMeanField_ELBO (~2x slower compiled)")
+                   "per step, README), off for TraceMeanField_ELBO (slower compiled)")
     p.add_argument("--validate", action="store_true",
                    help="keep Pyro's distribution-argument checks on while training (same maths, slower)")
     p.add_argument("--seed", type=int, default=0, help="one seed for torch, numpy and Pyro")

@@ -79,8 +79,8 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate (Pyro's example: 1e-3)
     lr_final: float | None = None  # if set, decay the rate geometrically to this by the last step
     elbo: str = "trace"  # "trace" (Trace_ELBO, Monte Carlo KL) or "meanfield" (analytic KL)
-    # Pyro's JIT-compiled ELBO, the same maths. None: on for Trace_ELBO (~10 % faster per step here),
-    # off for TraceMeanField_ELBO (its compiled form is ~2x slower here).
+    # Pyro's JIT-compiled ELBO, the same maths. None: on for Trace_ELBO (faster per step; figures in the
+    # README), off for TraceMeanField_ELBO (its compiled form is slower).
     jit: bool | None = None
     validate: bool = False  # Pyro's distribution-argument checks: same maths, ~8 % slower when on
     seed: int = 0  # one seed for torch, numpy, random and Pyro

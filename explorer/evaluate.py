@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import pyro
@@ -14,8 +13,6 @@ from explorer.elbo import elbo_per_label, log_px_iwae
 from explorer.model import VAE, one_hot
 from explorer.svi import batches, evaluate_loss, make_elbo
 from explorer.utils import set_seed
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -259,9 +259,20 @@ def digit_info(m: Loaded, index: int) -> dict[str, Any]:
     if not 0 <= index < n:
         raise IndexError(f"digit index must be in 0..{n - 1}, got {index}")
     loc = m.atlas.loc[index]
-    true_label = int(m.atlas.labels[index])
-    y = label_onehot(m, true_label) if m.config.labels else None
-    probs = m.ckpt.vae.decode(torch.from_numpy(loc[None]), y)[0]
     return {"index": index, "label": int(m.atlas.labels[index]), "thumb": b64(m.atlas.thumbs[index]),
-            "recon": b64(to_u8(probs)), "loc": _r(loc), "scale": _r(m.atlas.scale[index]),
+            "recon": b64(reconstructions(m)[index]), "loc": _r(loc), "scale": _r(m.atlas.scale[index]),
             "xy": _r(m.atlas.xy[index])}
+
+
+@torch.no_grad()
+def reconstructions(m: Loaded) -> np.ndarray:
+    """The decoder's image of every test digit's guide mean (its true label for a conditional model),
+    ``(N, 784)`` uint8: computed once per model in batches, then a hover is a lookup."""
+
+    def make() -> np.ndarray:
+        vae, loc = m.ckpt.vae, torch.from_numpy(m.atlas.loc)
+        y = one_hot(torch.from_numpy(m.atlas.labels.astype(np.int64)), m.config.labels) if m.config.labels else None
+        return np.concatenate([to_u8(vae.decode(loc[i : i + 1000], None if y is None else y[i : i + 1000]))
+                               for i in range(0, loc.shape[0], 1000)])
+
+    return m.cached("reconstructions", make)

@@ -2,7 +2,7 @@
 
 ``pyro.optim.Adam`` (a :class:`~pyro.optim.PyroOptim`) builds one torch Adam per parameter tensor and
 steps each in turn. Adam's update is elementwise, so one Adam over all the tensors takes exactly the
-same steps (and one ExponentialLR over it the same rates); it saves SVI ~0.8 ms of Python per step
+same steps (and one ExponentialLR over it the same rates); it saves SVI Python work per step (README: training speed)
 here, on the tutorial VAE's 10 tensors (~6 % of a step). :class:`JointOptim` is that, as a PyroOptim:
 ``SVI(model, guide, JointOptim(torch.optim.Adam, {"lr": 1e-3}), loss)`` trains as before.
 """

@@ -3,7 +3,7 @@
 A :class:`Loaded` first holds what the page needs, read with NumPy only: the checkpoint's config and
 record, its atlas (the map) and the decoder's weights (the page decodes drags itself). The torch
 model is built on first use of :attr:`Loaded.ckpt` — the app does that in a background thread right
-after it starts serving (``import torch`` alone takes ~2 s here), and a request that needs the model
+after it starts serving (``import torch`` alone takes seconds), and a request that needs the model
 sooner waits for it. Everything here is read-only after loading and shared between users.
 """
 

@@ -44,8 +44,8 @@ def make_svi(vae: VAE, cfg: TrainConfig) -> SVI:
 
 def jit_executor(jit: bool) -> contextlib.AbstractContextManager:
     """Around the steps of a JIT-compiled ELBO: TorchScript runs the traced graph as traced, without its
-    profiling executor's optimisation passes (same maths; on this CPU those passes cost ~0.6 ms per step
-    and fuse nothing: TorchScript has no CPU fuser here)."""
+    profiling executor's optimisation passes (same maths; on a CPU without TorchScript's fuser those passes
+    cost time and fuse nothing: README, training speed)."""
     return torch.jit.optimized_execution(False) if jit else contextlib.nullcontext()
 
 

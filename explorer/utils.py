@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import random
 
 import numpy as np
 import pyro
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def set_seed(seed: int) -> None:

@@ -29,7 +29,7 @@ _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 class Policy:
     """The limits and the live counts, shared by the middleware and ``/api/health``."""
 
-    def __init__(self, cores: int | None = None, per_client: int = 2, light_queue: int = 64,
+    def __init__(self, cores: int | None = None, per_client: int = 3, light_queue: int = 64,
                  heavy_queue: int = 4, wait_timeout: float = 30.0) -> None:
         cores = max(1, cores or os.cpu_count() or 1)
         self.per_client, self.wait_timeout = per_client, wait_timeout
@@ -75,7 +75,7 @@ class Admission:
         client = self.client_key(scope)
         if p.inflight[client] >= p.per_client:
             p.refused[429] += 1
-            return await respond(send, 429, "too many requests from this browser at once: wait for the answers",
+            return await respond(send, 429, "too many requests from this tab at once: wait for the answers",
                                  [(b"retry-after", b"1")])
         if p.waiting[kind] >= p.queue_cap[kind]:
             p.refused[503] += 1

@@ -57,7 +57,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     only the atlas and the decoder's weights), take the port and open the browser tab (the browser
     starts while Gradio is imported; its request waits for the server), build the page, serve. The
     torch model is built in a background thread once the page has drawn the map (``import torch``
-    alone takes ~2 s here); a drawing sent before that waits for it."""
+    alone takes seconds: README, "How it works"); a drawing sent before that waits for it."""
     from explorer.app.auth import parse_auth
     from explorer.registry import ModelRegistry, load_model
 
@@ -190,6 +190,7 @@ class ModelBuilder:
 
             stroke = np.pad(np.full((40, 8), 255, np.uint8), 20)  # a "1": warms a drawing's code path
             inference.encode_drawing(m, stroke, k=2, label=0 if m.config.labels else None)
+            inference.reconstructions(m)  # every test digit's reconstruction, for hovers
         except Exception as exc:
             log.error("cannot build model %s: %s", name, exc)
             return

@@ -1,0 +1,226 @@
+"""An open-loop lecture hall: N students drawing on one server, whether or not it has answered.
+
+    python benchmarks/hall.py --users 50 --seconds 60 [--warmup 10] [--auth] [--model mnist-z16]
+
+Each student's strokes arrive as a Poisson process (mean gap ``--stroke-gap`` s). A stroke is what the
+page sends: live encodes every 200 ms while the pen moves (3), the end-of-stroke encode, and, when that
+answers, log p(x); each student also hovers test digits (a Poisson process, mean gap 2 s). Sends keep to
+their schedule whether or not earlier answers have come (open loop), so queueing shows and "newest wins"
+is exercised: overtaken live encodes are answered "stale". With ``--auth`` every student logs in first.
+
+Printed, for the measured window only (the warm-up excluded from every figure): per-route p50/p95/p99,
+answered / stale / refused (429, 503) / errors, the generator's own send lag (how late it sent against
+its schedule: if that is large, the generator is the bottleneck and the figures are void), and the
+server's memory at the start and end of the window. Loopback only; bounded in users (<= 400) and time.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import ipaddress
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = ("hall", "benchmark-password")
+
+
+def strokes(n: int = 32) -> list[str]:
+    """Drawn strokes on a 140 x 140 canvas (what the page sends), base64 ink."""
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        a = np.zeros((140, 140), np.uint8)
+        pts = rng.integers(20, 120, size=(4, 2))
+        for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:], strict=True):
+            for t in np.linspace(0, 1, 60):
+                r, c = int(r0 + t * (r1 - r0)), int(c0 + t * (c1 - c0))
+                a[max(0, r - 5) : r + 5, max(0, c - 5) : c + 5] = 255
+        out.append(base64.b64encode(a.tobytes()).decode())
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
+class Tally:
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.lat: dict[str, list[float]] = defaultdict(list)
+        self.outcome: Counter[str] = Counter()
+        self.lag: list[float] = []
+        self.errors: Counter[str] = Counter()
+
+    def counted(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+
+async def send(client: httpx.AsyncClient, tally: Tally, route: str, scheduled: float, method: str, path: str,
+               **kw) -> dict | None:
+    now = time.perf_counter()
+    counted = tally.counted(scheduled)
+    if counted:
+        tally.lag.append((now - scheduled) * 1000)
+    try:
+        r = await client.request(method, path, **kw)
+    except httpx.HTTPError as exc:
+        if counted:
+            tally.errors[f"{route}: {type(exc).__name__}"] += 1
+        return None
+    ms = (time.perf_counter() - now) * 1000
+    if r.status_code in (429, 503):
+        if counted:
+            tally.outcome[f"{route} refused {r.status_code}"] += 1
+        return None
+    if r.status_code >= 400:
+        if counted:
+            tally.errors[f"{route}: HTTP {r.status_code}"] += 1
+        return None
+    body = r.json()
+    if counted:
+        if isinstance(body, dict) and body.get("stale"):
+            tally.outcome[f"{route} stale"] += 1
+        else:
+            tally.outcome[f"{route} answered"] += 1
+            tally.lat[route].append(ms)
+    return body
+
+
+async def student(i: int, url: str, model: str, tally: Tally, stop: float, gap: float, auth: bool,
+                  pictures: list[str]) -> None:
+    rng = random.Random(i)
+    session = f"hall-{i}"
+    tasks: set[asyncio.Task] = set()
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers={"X-VX-Tab": session}) as c:
+        if auth:
+            r = await c.post("/login", data={"username": AUTH[0], "password": AUTH[1]})
+            if r.status_code != 303:
+                tally.errors[f"login: HTTP {r.status_code}"] += 1
+                return
+        seq = 0
+        t = time.perf_counter() + rng.uniform(0, gap)
+        hover = time.perf_counter() + rng.expovariate(1 / 2.0)
+
+        def launch(coro) -> None:
+            task = asyncio.ensure_future(coro)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        async def final(body: dict, when: float) -> None:
+            res = await send(c, tally, "encode (stroke end)", when, "POST", f"/api/models/{model}/encode", json=body)
+            if res is not None and not res.get("stale"):
+                await send(c, tally, "logpx", time.perf_counter(), "POST", f"/api/models/{model}/logpx",
+                           json={**body, "k": 1000})
+
+        while t < stop:
+            while hover < t and hover < stop:  # hovers between strokes
+                await asyncio.sleep(max(0.0, hover - time.perf_counter()))
+                launch(send(c, tally, "digit (hover)", hover, "GET",
+                            f"/api/models/{model}/digit/{rng.randrange(10_000)}"))
+                hover += rng.expovariate(1 / 2.0)
+            pixels = rng.choice(pictures)
+            base = {"width": 140, "height": 140, "pixels": pixels, "k": 16, "seed": seq, "session": session}
+            for j in range(4):
+                when = t + 0.2 * j
+                await asyncio.sleep(max(0.0, when - time.perf_counter()))
+                seq += 1
+                body = {**base, "seq": seq}
+                if j < 3:
+                    launch(send(c, tally, "encode (live)", when, "POST", f"/api/models/{model}/encode", json=body))
+                else:
+                    launch(final(body, when))
+            t += 0.6 + rng.expovariate(1 / gap)
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+
+
+async def hall(url: str, users: int, seconds: float, warmup: float, model: str, gap: float, auth: bool,
+               pid: int | None) -> dict:
+    pictures = strokes()
+    t0 = time.perf_counter()
+    tally = Tally(t0 + warmup, t0 + warmup + seconds)
+
+    async def memory_at(when: float) -> float:
+        await asyncio.sleep(max(0.0, when - time.perf_counter()))
+        return rss_mb(pid) if pid else float("nan")
+
+    mem = [asyncio.ensure_future(memory_at(tally.start)), asyncio.ensure_future(memory_at(tally.end))]
+    await asyncio.gather(*(student(i, url, model, tally, tally.end, gap, auth, pictures) for i in range(users)))
+    rss = [await m for m in mem]
+    return {"tally": tally, "rss": rss}
+
+
+def pct(v: list[float], q: float) -> float:
+    return float(np.percentile(v, q)) if v else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--warmup", type=float, default=10)
+    ap.add_argument("--stroke-gap", type=float, default=8.0, help="mean seconds between a student's strokes")
+    ap.add_argument("--model", default="mnist-z16")
+    ap.add_argument("--auth", action="store_true", help="serve with --auth and log every student in")
+    ap.add_argument("--url", default=None, help="a running server on loopback (default: start one)")
+    args = ap.parse_args()
+    users, seconds, warmup = min(args.users, 400), min(args.seconds, 600), min(args.warmup, 120)
+    proc = None
+    url = args.url
+    if url is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, "-m", "explorer", "--no-browser", "--port", str(port), "--checkpoint", args.model]
+        if args.auth:
+            cmd += ["--auth", ":".join(AUTH)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            if line.startswith("VAE explorer ready at"):
+                break
+        url = f"http://127.0.0.1:{port}"
+    host = urlparse(url).hostname or ""
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+        raise SystemExit(f"refusing to load {host}: loopback addresses only")
+    try:
+        res = asyncio.run(hall(url, users, seconds, warmup, args.model, args.stroke_gap, args.auth,
+                               proc.pid if proc else None))
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(10)
+    t = res["tally"]
+    print(f"{users} students, open loop, strokes every {args.stroke_gap:g} s on average (Poisson), "
+          f"{seconds:g} s measured after a {warmup:g} s warm-up{', logged in' if args.auth else ''}")
+    for route in sorted(t.lat):
+        v = t.lat[route]
+        print(f"  {route:22s} n={len(v):6d}  p50 {pct(v, 50):7.1f} ms  p95 {pct(v, 95):7.1f} ms  "
+              f"p99 {pct(v, 99):7.1f} ms")
+    total = sum(t.outcome.values()) + sum(t.errors.values())
+    refused = sum(v for k, v in t.outcome.items() if "refused" in k)
+    print(f"  outcomes: {dict(sorted(t.outcome.items()))}")
+    print(f"  refused {refused} of {total} ({refused / max(1, total):.2%}); errors {sum(t.errors.values())}: "
+          f"{dict(t.errors)}")
+    print(f"  generator send lag: p50 {pct(t.lag, 50):.1f} ms, p95 {pct(t.lag, 95):.1f} ms, "
+          f"max {max(t.lag or [0]):.1f} ms")
+    print(f"  server memory: {res['rss'][0]:.0f} MiB at the window's start, {res['rss'][1]:.0f} MiB at its end "
+          f"({res['rss'][1] - res['rss'][0]:+.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
