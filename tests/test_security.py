@@ -168,3 +168,20 @@ def test_share_is_off_and_loopback_is_the_default():
         assert not any("public link" in line or "public URL" in line for line in app.output), app.output
     finally:
         app.stop()
+
+
+def test_share_goes_through_gradios_launch_with_our_routes_and_limits():
+    """Offline the share tunnel cannot open: the app says so and still serves, through Gradio's own
+    Blocks.launch, with our routes, login-free API and security headers."""
+    app = AppProcess("--share", "--checkpoint", "mnist-z2")
+    try:
+        line = app.read_until("public link:", 90)
+        assert "not available" in line or "gradio.live" in line
+        with httpx.Client(base_url=app.url, timeout=30) as c:
+            assert c.get("/api/models").status_code == 200
+            page = c.get("/")
+            assert page.status_code == 200 and "frame-ancestors 'self'" in page.headers["content-security-policy"]
+            assert c.post("/api/models/mnist-z2/encode", content=b"x" * 3_000_000,
+                          headers={"content-type": "application/json"}).status_code == 413
+    finally:
+        app.stop()
