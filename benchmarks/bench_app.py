@@ -75,6 +75,21 @@ def startup(browser, checkpoint: str, starts: int) -> None:
     print(f"{'':44s} min {min(pages):.0f} ms, max {max(pages):.0f} ms")
 
 
+def gradio_import_times(runs: int = 3) -> None:
+    """``import gradio`` in a fresh process, plain and through ``explorer.app.gradio_import`` (which skips
+    Gradio's re-parsing of its type stubs), median of ``runs`` each after one warm-up of the disk cache."""
+    code = {"plain": "import gradio", "import_gradio()": "from explorer.app.gradio_import import import_gradio\n"
+            "import_gradio()"}
+    for name, body in code.items():
+        times = []
+        for i in range(runs + 1):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", body], cwd=ROOT, check=True)
+            if i:
+                times.append((time.perf_counter() - t0) * 1000)
+        line(f"python -c 'import gradio', {name}", times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="mnist-z16")
@@ -83,7 +98,10 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16, help="samples per stroke")
     ap.add_argument("--tool-clicks", type=int, default=50, help="clicks on Interpolate and on Traverse")
     ap.add_argument("--starts", type=int, default=7, help="app starts timed (the first warms the disk cache)")
+    ap.add_argument("--imports", type=int, default=3, help="fresh-process imports of Gradio timed each way")
     args = ap.parse_args()
+    if args.imports:
+        gradio_import_times(args.imports)
 
     from playwright.sync_api import sync_playwright
 

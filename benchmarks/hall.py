@@ -159,6 +159,7 @@ async def hall(url: str, users: int, seconds: float, warmup: float, model: str, 
         await asyncio.sleep(max(0.0, when - time.perf_counter()))
         return rss_mb(pid) if pid else float("nan")
 
+    # the first server process's memory (with --workers N each process has its own)
     mem = [asyncio.ensure_future(memory_at(tally.start)), asyncio.ensure_future(memory_at(tally.end))]
     await asyncio.gather(*(student(i, url, model, tally, tally.end, gap, auth, pictures) for i in range(users)))
     rss = [await m for m in mem]
@@ -178,6 +179,7 @@ def main() -> None:
     ap.add_argument("--model", default="mnist-z16")
     ap.add_argument("--auth", action="store_true", help="serve with --auth and log every student in")
     ap.add_argument("--url", default=None, help="a running server on loopback (default: start one)")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (the started server's --workers)")
     args = ap.parse_args()
     users, seconds, warmup = min(args.users, 400), min(args.seconds, 600), min(args.warmup, 120)
     proc = None
@@ -189,6 +191,7 @@ def main() -> None:
         cmd = [sys.executable, "-m", "explorer", "--no-browser", "--port", str(port), "--checkpoint", args.model]
         if args.auth:
             cmd += ["--auth", ":".join(AUTH)]
+        cmd += ["--workers", str(max(1, min(args.workers, 8)))]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
             if line.startswith("VAE explorer ready at"):

@@ -154,6 +154,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="also open a public Gradio share link (needs internet; off by default)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per request")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port (each tab's newest-wins and logouts hold across them)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,7 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.app.startup import serve
 
     serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser,
-          args.threads, announce=lambda line: print(line, flush=True))
+          args.threads, announce=lambda line: print(line, flush=True), workers=max(1, min(args.workers, 64)))
     return 0
 
 

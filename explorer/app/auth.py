@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -30,13 +31,13 @@ class Login:
     """
 
     def __init__(self, username: str, password: str, ttl: float = 12 * 3600, max_failures: int = 5,
-                 window: float = 60.0, key: bytes | None = None) -> None:
+                 window: float = 60.0, key: bytes | None = None, ended: Any = None) -> None:
         self.username = username
         self._password = password.encode()
         self._user = username.encode()
         self.ttl, self.max_failures, self.window = ttl, max_failures, window
         self._key = key or secrets.token_bytes(32)
-        self._ended: dict[str, float] = {}
+        self._ended = ended if ended is not None else _Ended()  # shared by the workers under --workers N
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -73,10 +74,7 @@ class Login:
     def end(self, token: str | None) -> None:
         parsed = self._parse(token)
         if parsed:
-            with self._lock:
-                now = time.time()
-                self._ended = {s: e for s, e in self._ended.items() if e > now}
-                self._ended[parsed[0]] = parsed[1]
+            self._ended.add(parsed[0])
 
     def user(self, request: HTTPConnection) -> str | None:
         """The logged-in user of ``request``, or None (Gradio's ``auth_dependency`` signature)."""
@@ -108,3 +106,19 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise ValueError("--auth takes USER:PASSWORD (both non-empty)")
     return user, password
+
+
+class _Ended:
+    """Ended sessions of one process, each forgotten when it would have expired anyway."""
+
+    def __init__(self, ttl: float = 13 * 3600) -> None:
+        self.ttl, self._ended, self._lock = ttl, {}, threading.Lock()
+
+    def add(self, sid: str) -> None:
+        with self._lock:
+            now = time.time()
+            self._ended = {s: t for s, t in self._ended.items() if now - t < self.ttl}
+            self._ended[sid] = now
+
+    def __contains__(self, sid: str) -> bool:
+        return sid in self._ended

@@ -127,6 +127,7 @@ class SameOrigin:
         await self.app(scope, receive, send)
 
 
+WORKER = ["0"]  # this process's index among the server's workers, named in every response (x-vx-worker)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -166,7 +167,7 @@ class SecurityHeaders:
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                extra = list(SECURITY_HEADERS)
+                extra = [*SECURITY_HEADERS, (b"x-vx-worker", WORKER[0].encode())]
                 if is_page and self.link and message.get("status") == 200:
                     extra.append(self.link)
                 headers = [*message.get("headers", []), *extra]

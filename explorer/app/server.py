@@ -39,8 +39,8 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 EXCEPTION_HANDLERS = {RequestValidationError: invalid_request}
 
 
-def server_parts(registry: ModelRegistry, login: Login | None,
-                 on_warm: Callable[[str], None] | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
+def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable[[str], None] | None = None,
+                 latest: Any = None, cores: int | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
     """Our routes and middleware (outermost first), for whichever server hosts the page (with
     :data:`EXCEPTION_HANDLERS`)."""
     from explorer import __version__
@@ -50,8 +50,8 @@ def server_parts(registry: ModelRegistry, login: Login | None,
             raise HTTPException(401, "log in first")
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only to collect the routes
-    policy = Policy()
-    app.include_router(make_router(registry, require_login, LatestRequests(), policy, on_warm))
+    policy = Policy(cores=cores)
+    app.include_router(make_router(registry, require_login, latest or LatestRequests(), policy, on_warm))
     app.add_api_route("/vx/{path:path}", serve_static, methods=["GET"], include_in_schema=False)
     if login is not None:
         _add_login_routes(app, login)
@@ -105,17 +105,19 @@ def _add_login_routes(app: FastAPI, login: Login) -> None:
 
 
 def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
-                  on_warm: Callable[[str], None] | None = None) -> FastAPI:
+                  on_warm: Callable[[str], None] | None = None, shared: Any = None,
+                  cores: int | None = None) -> FastAPI:
     """The app our uvicorn serves: our routes and static files first, Gradio mounted at ``/``.
 
     ``on_warm(name)`` is called when a page has drawn the map of a model whose torch model is not built
-    yet (``startup.serve`` builds it then, in the background)."""
+    yet (``startup.serve`` builds it then, in the background). ``shared`` (an :class:`~explorer.app.startup.Shared`)
+    holds the state several worker processes share; ``cores`` the cores this process may compute on."""
     from explorer import __version__
     from explorer.app.gradio_import import import_gradio
 
     gr = import_gradio()
-    login = Login(*auth) if auth else None
-    routes, middleware = server_parts(registry, login, on_warm)
+    login = Login(*auth, ended=shared.ended if shared else None) if auth else None
+    routes, middleware = server_parts(registry, login, on_warm, shared.latest if shared else None, cores)
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None,
                   routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     return gr.mount_gradio_app(app, build_app(), path="/", auth_dependency=login.user if login else None,

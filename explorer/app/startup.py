@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 import queue
+import signal
 import socket
 import threading
 import time
 import webbrowser
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,8 +52,18 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What the worker processes share (made before they are forked): each tab's newest request number
+    and the ended login sessions."""
+
+    latest: Any
+    ended: Any
+
+
 def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str | None, share: bool,
-          open_browser: bool, threads: int = 1, announce: Callable[[str], None] = log.info) -> None:
+          open_browser: bool, threads: int = 1, announce: Callable[[str], None] = log.info,
+          workers: int = 1) -> None:
     """Start the app and block until Ctrl-C. ``announce`` receives the "ready at URL" line and, once
     the model is built, the line that says where it runs (the CLI prints both).
 
@@ -89,20 +103,57 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
 
         from explorer.app.server import create_server  # imports Gradio
 
-        app = create_server(registry, auth=creds, on_warm=builder.request)
+        shared, cores = None, None
+        if workers > 1:
+            from explorer.app.shared import SharedEnded, SharedLatestRequests
+
+            shared = Shared(latest=SharedLatestRequests(), ended=SharedEnded())
+            cores = max(1, (os.cpu_count() or 1) // workers)
+        app = create_server(registry, auth=creds, on_warm=builder.request, shared=shared, cores=cores)
         log.info("read %s and built the page in %.2f s", default.name, time.perf_counter() - t0)
+        children = [_fork_worker(i, app, sock, builder) for i in range(1, workers)]  # before any thread starts
         server = uvicorn.Server(uvicorn_config(app))
 
         def when_started() -> None:
             while not server.started:
                 time.sleep(0.02)
-            announce(f"VAE explorer ready at {url}  (model {default.name}; Ctrl-C stops)")
+            more = f"; {workers} worker processes" if workers > 1 else ""
+            announce(f"VAE explorer ready at {url}  (model {default.name}{more}; Ctrl-C stops)")
             builder.start()
 
         threading.Thread(target=when_started, daemon=True).start()
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        finally:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            for pid in children:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
     finally:
         sock.close()
+
+
+def _fork_worker(index: int, app: Any, sock: socket.socket, builder: ModelBuilder) -> int:
+    """A worker process serving ``app`` on the same listening socket (the kernel shares its connections
+    out); it exits with the server. Returns its pid (in the parent)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        import uvicorn
+
+        from explorer.app import middleware
+
+        middleware.WORKER[0] = str(index)
+        builder.start()  # this process builds its own torch models, as the first one does
+        uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
+    except BaseException:  # a worker never returns into the parent's code
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: str, port: int,

@@ -1,0 +1,77 @@
+"""--workers 2: one tab's newest-wins, its results and its logout hold whichever process answers."""
+
+import base64
+
+import httpx
+import numpy as np
+
+from conftest import AppProcess
+
+AUTH = ("prof", "s3cret")
+
+
+def _body(seq, seed=3):
+    ink = np.zeros((40, 40), np.uint8)
+    ink[5:35, 18:22] = 255
+    return {"width": 40, "height": 40, "pixels": base64.b64encode(ink.tobytes()).decode(), "session": "tab-1",
+            "seq": seq, "seed": seed}
+
+
+def test_two_workers_share_newest_wins_results_and_logout():
+    app = AppProcess("--workers", "2", "--checkpoint", "mnist-z2", "--auth", ":".join(AUTH))
+    fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection per request: the kernel picks the worker
+    try:
+        with httpx.Client(base_url=app.url, timeout=60, limits=fresh) as c:
+            assert c.post("/login", data={"username": AUTH[0], "password": AUTH[1]}).status_code == 303
+            answers: dict[str, list[dict]] = {"0": [], "1": []}
+            seq = 10
+            for _ in range(60):
+                seq += 1
+                r = c.post("/api/models/mnist-z2/encode", json=_body(seq))
+                assert r.status_code == 200, r.text
+                answers[r.headers["x-vx-worker"]].append(r.json())
+                if answers["0"] and answers["1"]:
+                    break
+            assert answers["0"] and answers["1"], "the kernel sent every connection to one worker"
+            a, b = answers["0"][-1], answers["1"][-1]
+            assert a["elbo"] == b["elbo"] and a["loc"] == b["loc"]  # the same drawing and seed: the same numbers
+            stale_from = set()
+            for _ in range(60):  # an overtaken request is stale in either process
+                r = c.post("/api/models/mnist-z2/encode", json=_body(5))
+                assert r.json().get("stale") is True
+                stale_from.add(r.headers["x-vx-worker"])
+                if stale_from == {"0", "1"}:
+                    break
+            assert stale_from == {"0", "1"}
+            assert c.post("/api/bye", json={"session": "tab-1"}).status_code == 200
+            for _ in range(6):  # forgotten everywhere: a low number is new again
+                assert "elbo" in c.post("/api/models/mnist-z2/encode", json=_body(1)).json()
+            token = c.cookies.get("vx-session")
+            assert c.post("/logout", headers={"Origin": app.url.rstrip("/")}).status_code == 303
+        refused_by = set()
+        with httpx.Client(base_url=app.url, timeout=60, limits=fresh, cookies={"vx-session": token}) as c2:
+            for _ in range(60):  # the ended session's cookie, replayed: refused by both workers
+                r = c2.get("/api/models")
+                assert r.status_code == 401
+                refused_by.add(r.headers["x-vx-worker"])
+                if refused_by == {"0", "1"}:
+                    break
+        assert refused_by == {"0", "1"}
+    finally:
+        app.stop()
+
+
+def test_the_shared_table_is_bounded_and_expires():
+    import time
+
+    from explorer.app.shared import SharedLatestRequests
+
+    lr = SharedLatestRequests(ttl=0.3, slots=64)
+    for i in range(500):  # tabs killed mid-drag never say goodbye: the table stays 64 entries
+        assert not lr.is_stale(f"tab-{i}", 1)
+    assert lr.live() <= 64
+    assert not lr.is_stale("tab-499", 5) and lr.is_stale("tab-499", 4) and not lr.is_stale("tab-499", 5)
+    lr.forget("tab-499")
+    assert not lr.is_stale("tab-499", 0)
+    time.sleep(0.4)
+    assert lr.live() == 0
