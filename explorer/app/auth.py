@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import time
@@ -36,7 +37,7 @@ class Login:
         self._password = password.encode()
         self._user = username.encode()
         self.ttl, self.max_failures, self.window = ttl, max_failures, window
-        self._key = key or secrets.token_bytes(32)
+        self._key = key or session_key()
         self._ended = ended if ended is not None else _Ended()  # shared by the workers under --workers N
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -96,6 +97,13 @@ class Login:
         if not hmac.compare_digest(sig, self._sign(sid, expiry)):
             return None
         return sid, expiry
+
+
+def session_key() -> bytes:
+    """The key that signs session cookies: from ``EXPLORER_SESSION_KEY`` (the same on every machine behind
+    one load balancer, so that any of them accepts a session), else made at random at start."""
+    text = os.environ.get("EXPLORER_SESSION_KEY")
+    return hashlib.sha256(text.encode()).digest() if text else secrets.token_bytes(32)
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:
