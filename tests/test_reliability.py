@@ -89,3 +89,13 @@ def test_tab_state_expires_and_is_bounded():
     assert lr.is_stale("tab-199", 0) and not lr.is_stale("tab-199", 2)
     time.sleep(0.3)
     assert lr.live() == 0  # and the rest expire
+
+
+def test_a_closed_tabs_late_request_does_not_bring_it_back(client):
+    """A tab's log p(x) can still be on its way when the tab closes and says goodbye: it is answered at
+    once, and the tab is not counted again (found by CI: a closed tab lived on for 10 minutes)."""
+    base = client.get("/api/health").json()["sessions"]
+    assert "elbo" in client.post("/api/models/mnist-z2/encode", json=_body(7, "late-1")).json()
+    client.post("/api/bye", json={"session": "late-1"})
+    assert client.post("/api/models/mnist-z2/logpx", json=_body(7, "late-1")).json()["stale"] is True
+    assert client.get("/api/health").json()["sessions"] == base

@@ -2,7 +2,9 @@
 overtaken by a newer one from the same tab is answered at once without computing ("newest wins").
 
 Bounded: entries expire after ``ttl`` seconds without a request, a tab that closes says goodbye
-(``/api/bye``), and at most ``capacity`` tabs are remembered (the least recently seen go first).
+(``/api/bye``), and at most ``capacity`` tabs are remembered (the least recently seen go first). A tab's
+goodbye leaves a marker, not counted as a live tab, so that a request of the closed tab that arrives
+after its goodbye (a log p(x) still on its way) is answered at once and does not bring the tab back.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+
+GONE = 2**62  # the sequence number a tab's goodbye leaves: every later request of it is stale
 
 
 class LatestRequests:
@@ -36,12 +40,15 @@ class LatestRequests:
 
     def forget(self, session: str) -> None:
         with self._lock:
-            self._seen.pop(session, None)
+            self._seen[session] = (GONE, time.monotonic())
+            self._seen.move_to_end(session)
+            while len(self._seen) > self.capacity:
+                self._seen.popitem(last=False)
 
     def live(self) -> int:
         with self._lock:
             self._expire(time.monotonic())
-            return len(self._seen)
+            return sum(1 for seq, _ in self._seen.values() if seq != GONE)
 
     def _expire(self, now: float) -> None:
         while self._seen:

@@ -15,6 +15,8 @@ import multiprocessing
 import struct
 import time
 
+from explorer.app.sessions import GONE
+
 _ENTRY = struct.Struct("<Qqd")  # key hash (0 = empty), value, last-used time (monotonic seconds)
 PROBES = 16
 
@@ -81,10 +83,12 @@ class SharedTable:
             if found:
                 self._write(i, 0, 0, 0.0)
 
-    def live(self, ttl: float) -> int:
+    def live(self, ttl: float, but: int | None = None) -> int:
+        """Entries not expired (and whose value is not ``but``)."""
         now = time.monotonic()
         with self._lock:
-            return sum(1 for i in range(self.slots) if (e := self._read(i))[0] and now - e[2] <= ttl)
+            return sum(1 for i in range(self.slots)
+                       if (e := self._read(i))[0] and now - e[2] <= ttl and e[1] != but)
 
 
 class SharedLatestRequests:
@@ -97,10 +101,10 @@ class SharedLatestRequests:
         return self.table.newer_than_seen(session, seq, self.ttl)
 
     def forget(self, session: str) -> None:
-        self.table.delete(session, self.ttl)
+        self.table.put(session, GONE, self.ttl)  # a goodbye's marker, as in LatestRequests
 
     def live(self) -> int:
-        return self.table.live(self.ttl)
+        return self.table.live(self.ttl, but=GONE)
 
 
 class SharedEnded:
