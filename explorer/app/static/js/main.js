@@ -13,6 +13,7 @@ import * as lens from "./panels/lens.js";
 import * as map from "./panels/map.js";
 import * as presenter from "./panels/presenter.js";
 import * as tools from "./panels/tools.js";
+import { h } from "./dom.js";
 import { createState } from "./state.js";
 
 // Started at once, before Plotly (which the browser compiles next): the model list and the bundle of
@@ -30,10 +31,10 @@ const plotlyReady = () => new Promise((resolve, reject) => {
   poll();
 });
 
-const TOOLBAR = (k) => `
+const TOOLBAR = `
   <div class="vx-toolbar">
     <label>Model <select data-vx="model" aria-label="model"></select></label>
-    <label>Samples K <select data-vx="k" aria-label="samples">${k.choices.map((v) => `<option${v === k.def ? " selected" : ""}>${v}</option>`).join("")}</select></label>
+    <label>Samples K <select data-vx="k" aria-label="samples"></select></label>
     <label data-vx="labelpick" class="vx-labelpick" hidden title="the conditional model decodes the ring's z as this digit">Decode as digit
       <select data-vx="label" aria-label="digit to decode as">${[...Array(10).keys()].map((d) => `<option>${d}</option>`).join("")}</select></label>
     <button data-vx="resample" type="button" title="draw new ε ~ N(0, I): new samples z = loc + scale · ε">New ε</button>
@@ -44,11 +45,11 @@ const TOOLBAR = (k) => `
   </div>
   <div class="vx-statusline"><span class="vx-status" data-vx="status" role="status"></span></div>`;
 
-function skeleton(constants) {
+function skeleton() {
   return `<header class="vx-head"><h1>VAE latent-space explorer</h1>
     <p>Draw a digit: the guide encodes it to q(z|x), samples of z are decoded and placed on the map, and the ELBO is split into its terms.
     Drag the ring on the map to decode any place.</p></header>
-  ${TOOLBAR({ choices: constants.k_choices, def: constants.default_k })}${compare.markup.card}
+  ${TOOLBAR}${compare.markup.card}
   <div class="vx-main">
     <section class="vx-mapcol">${map.markup.map}</section>
     <section class="vx-side">${map.markup.ring}${draw.markup.pad}</section>
@@ -92,8 +93,9 @@ async function mount(root) {
   const first = pre ? parseBundle(pre.buf) : null;
   if (first) S.models[first.name] = first;
   const constants = first ? first.constants : (await loadBundle(S, (await request("/api/models")).default)).constants;
-  root.innerHTML = skeleton(constants);  // constant markup: no data in it
+  root.innerHTML = skeleton();  // constant markup: no data in it
   const ctx = makeContext(root, S), $ = ctx.$;
+  for (const v of constants.k_choices) $("k").append(h("option", { value: v, text: v, selected: v === constants.default_k }));
   ctx.on("label", (d) => { S.label = d; $("label").value = String(d); });  // first: the panels then see the new label
   const mapPanel = map.mount(ctx), drawPanel = draw.mount(ctx);
   lens.mount(ctx); backprop.mount(ctx); label.mount(ctx);
