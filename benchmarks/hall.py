@@ -206,7 +206,10 @@ def main() -> None:
     finally:
         if proc:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     t = res["tally"]
     print(f"{users} students, open loop, strokes every {args.stroke_gap:g} s on average (Poisson), "
           f"{seconds:g} s measured after a {warmup:g} s warm-up{', logged in' if args.auth else ''}")

@@ -1,6 +1,9 @@
 """--workers 2: one tab's newest-wins, its results and its logout hold whichever process answers."""
 
 import base64
+import os
+import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -65,11 +68,37 @@ def test_two_workers_share_newest_wins_results_and_logout():
         assert refused_by == {"0", "1"}
     finally:
         app.stop()
+    time.sleep(1)
+    assert _processes_on(app.port) == [], "a worker outlived the server"
+
+
+def _processes_on(port: int) -> list[int]:
+    """Processes whose command line names ``--port PORT``."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--port" in cmd and str(port).encode() in cmd:
+            out.append(int(pid))
+    return out
+
+
+def test_workers_die_with_the_server_however_it_dies():
+    import signal
+
+    app = AppProcess("--workers", "2", "--checkpoint", "mnist-z2")
+    assert len(_processes_on(app.port)) == 2
+    app.proc.send_signal(signal.SIGKILL)  # no chance to clean up: the workers must still go
+    app.proc.wait(10)
+    deadline = time.time() + 10
+    while _processes_on(app.port) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_on(app.port) == []
 
 
 def test_the_shared_table_is_bounded_and_expires():
-    import time
-
     from explorer.app.shared import SharedLatestRequests
 
     lr = SharedLatestRequests(ttl=0.3, slots=64)

@@ -125,14 +125,38 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
         try:
             server.run(sockets=[sock])
         finally:
-            for pid in children:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-            for pid in children:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
+            _stop_workers(children)
     finally:
         sock.close()
+
+
+def _stop_workers(children: list[int], grace: float = 5.0) -> None:
+    """SIGTERM to every worker, then SIGKILL to any still there after ``grace`` seconds; reap them all."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    left = set(children)
+    while left and time.monotonic() < deadline:
+        for pid in list(left):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            left.discard(pid)
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies, however the parent dies (even SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _fork_worker(index: int, app: Any, sock: socket.socket, builder: ModelBuilder) -> int:
@@ -147,6 +171,9 @@ def _fork_worker(index: int, app: Any, sock: socket.socket, builder: ModelBuilde
 
         from explorer.app import middleware
 
+        _die_with_parent()
+        if os.getppid() == 1:  # the parent died before the line above took effect
+            os._exit(0)
         middleware.WORKER[0] = str(index)
         builder.start()  # this process builds its own torch models, as the first one does
         uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
@@ -195,7 +222,7 @@ def uvicorn_config(app: Any) -> Any:
 
     GuardedH11Protocol.max_connections = connection_cap(raise_fd_limit())
     return uvicorn.Config(app, http=GuardedH11Protocol, log_level="warning", access_log=False,
-                          timeout_keep_alive=5)
+                          timeout_keep_alive=5, timeout_graceful_shutdown=5)
 
 
 class ModelBuilder:
