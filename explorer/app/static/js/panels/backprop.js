@@ -22,8 +22,9 @@ function bytes(list) { return Uint8Array.from(list); }
 
 export function mount(ctx) {
   const { S, $ } = ctx;
-  fill($("step6"), []);
-  $("step6").insertAdjacentHTML("beforeend", MARKUP);  // constant markup
+  const tpl = document.createElement("template");
+  tpl.innerHTML = MARKUP;  // constant markup: no data in it
+  fill($("step6"), tpl.content);
   let seq = 0;
 
   function reset() { seq++; fill($("stepout"), empty("Draw a digit, then take a step.")); }
