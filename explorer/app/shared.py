@@ -76,13 +76,6 @@ class SharedTable:
             i, found = self._find(key, ttl, now)
             return self._read(i)[1] if found else None
 
-    def delete(self, text: str, ttl: float) -> None:
-        key, now = key_of(text), time.monotonic()
-        with self._lock:
-            i, found = self._find(key, ttl, now)
-            if found:
-                self._write(i, 0, 0, 0.0)
-
     def live(self, ttl: float, but: int | None = None) -> int:
         """Entries not expired (and whose value is not ``but``)."""
         now = time.monotonic()

@@ -31,8 +31,6 @@ export function fill(el, children) {
 }
 
 export const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
-/** A number as the page prints it, with a true minus sign. */
-export const num = (v, d = 2) => fmt(v, d).replace("-", "−");
 
 export function b64bytes(s) {
   const bin = atob(s), out = new Uint8Array(bin.length);

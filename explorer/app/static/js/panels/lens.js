@@ -2,7 +2,7 @@
 // Pyro's model and guide, with the numbers the server computed (explorer/inference.py encode_drawing).
 
 import { modelPath, postJSON } from "../api.js";
-import { b64bytes, empty, fill, fmt, h, num, paintGrey, svg } from "../dom.js";
+import { b64bytes, empty, fill, fmt, h, paintGrey, svg } from "../dom.js";
 
 const PLACEHOLDER = {
   post: "Draw a digit to see q(z|x).",
