@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.constants import ACTIVE_KL, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
+from explorer.constants import LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
 from explorer.elbo import (
     iwae_from_weights,
     kl_per_dim,
@@ -188,7 +188,7 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
         "elbo_se": elbo_se,
         "elbo_sd": float(samples.std()) if k > 1 else float("nan"),
         "elbo_samples": _r(samples, 4),
-        "active_dims": int((m.atlas.kl_mean > ACTIVE_KL).sum()),
+        "active_dims": m.active_dims,
         **extra,
     }
 

@@ -88,6 +88,11 @@ class Loaded:
         log.info("model %s built on %s in %.2f s", self.name, ckpt.vae.device, time.perf_counter() - t0)
         return ckpt
 
+    @property
+    def active_dims(self) -> int:
+        """Latent dimensions whose mean KL on the test set exceeds :data:`~explorer.constants.ACTIVE_KL`."""
+        return int((self.atlas.kl_mean > ACTIVE_KL).sum())
+
     def summary(self) -> dict[str, Any]:
         rec = self.record
         return {
@@ -101,7 +106,7 @@ class Loaded:
             "test_elbo_seeds": rec.get("test_elbo_seeds"),
             "log_px": rec.get("test_log_px"),
             "map": self.atlas.meta.get("map"),
-            "active_dims": int((self.atlas.kl_mean > ACTIVE_KL).sum()),
+            "active_dims": self.active_dims,
             "kind": self.config.kind,
             "test_accuracy": rec.get("test_accuracy"),
         }

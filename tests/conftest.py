@@ -3,6 +3,7 @@ in subprocesses, headless Chromium, drawings."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import os
 import socket
@@ -85,6 +86,13 @@ def seven_canvas() -> np.ndarray:
         r, c = 60 + i, 215 - int(i * 0.55)
         a[r : r + 18, c - 9 : c + 9] = 255
     return a
+
+
+def bar_drawing(fill: int = 255) -> str:
+    """A 40 x 40 drawing, a vertical bar of ink ``fill``, as base64 bytes (what a route takes as pixels)."""
+    ink = np.zeros((40, 40), np.uint8)
+    ink[5:35, 18:22] = fill
+    return base64.b64encode(ink.tobytes()).decode()
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -1,7 +1,6 @@
 """A lecture hall's hostile students, one test per way they took the old server down (issue: serving a
 hall safely). Real servers on free loopback ports, real HTTP; the XSS test in Chromium."""
 
-import base64
 import contextlib
 import json
 import os
@@ -16,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ROOT, SEVEN, AppProcess, draw_stroke, run_cli
+from conftest import ROOT, SEVEN, AppProcess, bar_drawing, draw_stroke, run_cli
 
 CK = ROOT / "checkpoints"
 AUTH = ("prof", "s3cret")
@@ -50,12 +49,6 @@ def hall():
                      env={"EXPLORER_HEADER_TIMEOUT": "2", "EXPLORER_MAX_CONNECTIONS": "100"})
     yield app
     app.stop()
-
-
-def _drawing(fill=255):
-    ink = np.zeros((40, 40), np.uint8)
-    ink[5:35, 18:22] = fill
-    return base64.b64encode(ink.tobytes()).decode()
 
 
 # 1. Memory: no body is read before the login check, and none past the limit on any route.
@@ -101,7 +94,7 @@ def test_3_passwords_are_exact_and_wrong_ones_are_limited():
 def test_4_hammering_clients_are_refused_and_an_innocent_student_carries_on():
     app = AppProcess("--checkpoint", "mnist-z2")
     try:
-        body = {"width": 40, "height": 40, "pixels": _drawing()}
+        body = {"width": 40, "height": 40, "pixels": bar_drawing()}
         innocent = httpx.Client(base_url=app.url, timeout=30, headers={"X-VX-Tab": "innocent"})
 
         def strokes(n):
@@ -222,7 +215,8 @@ def test_7_other_origins_get_nothing(hall):
         assert "access-control-allow-credentials" not in pre.headers
         for path in ("/config", "/api/models", "/gradio_api/info"):
             assert "access-control-allow-origin" not in c.get(path, headers=evil).headers, path
-        r = c.post("/api/models/mnist-z2/encode", json={"width": 40, "height": 40, "pixels": _drawing()}, headers=evil)
+        body = {"width": 40, "height": 40, "pixels": bar_drawing()}
+        r = c.post("/api/models/mnist-z2/encode", json=body, headers=evil)
         assert r.status_code == 403
         page = c.get("/")
         csp = page.headers["content-security-policy"]

@@ -1,23 +1,18 @@
 """--workers 2: one tab's newest-wins, its results and its logout hold whichever process answers."""
 
-import base64
 import os
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-from conftest import AppProcess
+from conftest import AppProcess, bar_drawing
 
 AUTH = ("prof", "s3cret")
 
 
 def _body(seq, seed=3):
-    ink = np.zeros((40, 40), np.uint8)
-    ink[5:35, 18:22] = 255
-    return {"width": 40, "height": 40, "pixels": base64.b64encode(ink.tobytes()).decode(), "session": "tab-1",
-            "seq": seq, "seed": seed}
+    return {"width": 40, "height": 40, "pixels": bar_drawing(), "session": "tab-1", "seq": seq, "seed": seed}
 
 
 def test_two_workers_share_newest_wins_results_and_logout():

@@ -8,6 +8,7 @@ Blocks hold one ``gr.HTML`` and no events.
 
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 from urllib.parse import quote
@@ -23,9 +24,10 @@ PLOTLY_JS = STATIC / "vendor" / "plotly-gl2d-3.7.0.min.js"
 ROOT_HTML = '<div class="vx-root" data-vx="root"><div class="vx-loading">Loading the explorer…</div></div>'
 
 
+@functools.cache
 def static_files() -> dict[str, Path]:
-    """URL path under ``/static/`` -> file: the only files the app serves of its own (no traversal: a
-    name not in this table is a 404)."""
+    """URL path under ``/vx/`` -> file: the only files the app serves of its own (no traversal: a name
+    not in this table is a 404). Listed once: the files ship with the package."""
     files = {"explorer.css": STATIC / "explorer.css", "login.css": STATIC / "login.css", "plotly.min.js": PLOTLY_JS}
     for p in sorted((STATIC / "js").rglob("*.js")):
         files[p.relative_to(STATIC).as_posix()] = p
