@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import base64
 import ipaddress
+import os
 import random
 import socket
 import subprocess
@@ -50,6 +51,13 @@ def strokes(n: int = 32) -> list[str]:
                 a[max(0, r - 5) : r + 5, max(0, c - 5) : c + 5] = 255
         out.append(base64.b64encode(a.tobytes()).decode())
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, seconds (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -155,15 +163,20 @@ async def hall(url: str, users: int, seconds: float, warmup: float, model: str, 
     t0 = time.perf_counter()
     tally = Tally(t0 + warmup, t0 + warmup + seconds)
 
-    async def memory_at(when: float) -> float:
+    async def reading_at(when: float) -> tuple[float, float, float]:
         await asyncio.sleep(max(0.0, when - time.perf_counter()))
-        return rss_mb(pid) if pid else float("nan")
+        mine = cpu_seconds(os.getpid())
+        if not pid:
+            return float("nan"), float("nan"), mine
+        return rss_mb(pid), cpu_seconds(pid), mine
 
-    # the first server process's memory (with --workers N each process has its own)
-    mem = [asyncio.ensure_future(memory_at(tally.start)), asyncio.ensure_future(memory_at(tally.end))]
+    # the first server process's memory and CPU (with --workers N each process has its own), and the
+    # generator's own CPU, at the start and the end of the measured window
+    read = [asyncio.ensure_future(reading_at(tally.start)), asyncio.ensure_future(reading_at(tally.end))]
     await asyncio.gather(*(student(i, url, model, tally, tally.end, gap, auth, pictures) for i in range(users)))
-    rss = [await m for m in mem]
-    return {"tally": tally, "rss": rss}
+    (rss0, cpu0, gen0), (rss1, cpu1, gen1) = [await r for r in read]
+    return {"tally": tally, "rss": [rss0, rss1], "server_cores": (cpu1 - cpu0) / seconds,
+            "generator_cores": (gen1 - gen0) / seconds}
 
 
 def pct(v: list[float], q: float) -> float:
@@ -224,6 +237,8 @@ def main() -> None:
           f"{dict(t.errors)}")
     print(f"  generator send lag: p50 {pct(t.lag, 50):.1f} ms, p95 {pct(t.lag, 95):.1f} ms, "
           f"max {max(t.lag or [0]):.1f} ms")
+    print(f"  CPU over the window: server {res['server_cores']:.2f} cores, generator {res['generator_cores']:.2f} "
+          f"cores (of {os.cpu_count()})")
     print(f"  server memory: {res['rss'][0]:.0f} MiB at the window's start, {res['rss'][1]:.0f} MiB at its end "
           f"({res['rss'][1] - res['rss'][0]:+.0f} MiB)")
 

@@ -89,6 +89,34 @@ def log_weights(
 
 
 @torch.no_grad()
+def log_weights_each(
+    vae: VAE, x: torch.Tensor, ks: list[int], generators: list[torch.Generator], y: torch.Tensor | None = None,
+    chunk: int = 100,
+) -> list[torch.Tensor]:
+    """:func:`log_weights` for several images at once, each with its own number of samples and its own
+    generator: image i gets ``(ks[i],)`` log-weights from the same random numbers, drawn in the same
+    order, as ``log_weights(vae, x[i:i+1], ks[i], chunk, generators[i], y[i:i+1])`` (equal to float32
+    rounding; for one image, bit for bit); the decoder runs once per chunk for all of them.
+    ``x`` ``(batch, 784)``."""
+    x = x.to(vae.device)
+    y = None if y is None else y.to(vae.device)
+    loc, scale = vae.encoder(vae.with_label(x, y))
+    out: list[list[torch.Tensor]] = [[] for _ in ks]
+    for start in range(0, max(ks), chunk):
+        live = [i for i, k in enumerate(ks) if k > start]
+        counts = [min(chunk, ks[i] - start) for i in live]
+        eps = torch.cat([torch.randn((n, loc.shape[1]), generator=generators[i])
+                         for i, n in zip(live, counts, strict=True)]).to(x.device)
+        rows = torch.repeat_interleave(torch.tensor(live), torch.tensor(counts)).to(x.device)
+        z = loc[rows] + scale[rows] * eps
+        logits = vae.decoder.logits(vae.with_label(z, None if y is None else y[rows]))
+        lw = log_bernoulli(logits, x[rows]).sum(-1) + log_normal_std(z) - log_normal(z, loc[rows], scale[rows])
+        for i, part in zip(live, lw.split(counts), strict=True):
+            out[i].append(part)
+    return [torch.cat(parts) for parts in out]
+
+
+@torch.no_grad()
 def log_px_iwae(
     vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None,
     y: torch.Tensor | None = None,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from explorer.constants import LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
+from explorer.constants import DEFAULT_K, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
 from explorer.elbo import (
     iwae_from_weights,
     kl_per_dim,
@@ -21,7 +22,7 @@ from explorer.elbo import (
     log_bernoulli,
     log_normal,
     log_normal_std,
-    log_weights,
+    log_weights_each,
 )
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
@@ -72,7 +73,21 @@ def grad_norm_estimate(g: torch.Tensor, boot: int = 200, seed: int = 0) -> tuple
     return est, float(reps.std()), naive
 
 
-def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
+@dataclass(frozen=True)
+class Drawing:
+    """One request's drawing and its choices: what :func:`encode_drawings` and :func:`log_px_drawings` take.
+
+    ``canvas`` is ``(H, W)`` ink in 0..255 (uint8) or [0, 1]; ``label`` is the observed digit for a
+    conditional VAE (None: the most probable under p(y|x)); ``estimator`` is ``"trace"`` or ``"meanfield"``."""
+
+    canvas: np.ndarray
+    k: int = DEFAULT_K
+    seed: int = 0
+    label: int | None = None
+    estimator: str = "trace"
+
+
+def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = DEFAULT_K, seed: int = 0,
                    label: int | None = None, estimator: str = "trace") -> dict[str, Any]:
     """Everything the draw panel and the forward-pass lens show for one drawing.
 
@@ -110,60 +125,115 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
     (unbiased) and ``*_naive``. For a conditional VAE also ``label``, ``log_py`` = log 1/10,
     ``label_probs`` (10,) and ``styles`` (10 x 784 uint8, base64: the guide mean decoded as each digit).
     """
-    if not 1 <= k <= MAX_SAMPLES:
-        raise ValueError(f"k must be between 1 and {MAX_SAMPLES}, got {k}")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    x28 = to_mnist(canvas)
+    return _one(encode_drawings(m, [Drawing(canvas, k, seed, label, estimator)]))
+
+
+def _one(answers: list[dict[str, Any] | Exception]) -> dict[str, Any]:
+    if isinstance(answers[0], Exception):
+        raise answers[0]
+    return answers[0]
+
+
+def _prepare(m: Loaded, d: Drawing, max_k: int) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+    """A drawing's x ``(1, 784)``, its one-hot label ``(1, 10)`` (conditional VAE) and the label fields of
+    the answer. Bad values raise ``ValueError`` (a blank canvas: ``BlankDrawingError``)."""
+    if not 1 <= d.k <= max_k:
+        raise ValueError(f"k must be between 1 and {max_k}, got {d.k}")
+    if d.estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {d.estimator!r}")
     vae = m.ckpt.vae
-    x = torch.from_numpy(x28.reshape(1, 784)).to(vae.device)
-    extra: dict[str, Any] = {}
-    y = None
-    log_py = 0.0
-    if vae.config.labels:
-        probs_y = label_posterior(vae, x, 16, torch.Generator().manual_seed(int(seed)))[0]
-        chosen = int(torch.argmax(probs_y)) if label is None else int(label)
-        if not 0 <= chosen < vae.config.labels:
-            raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
-        y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
-        log_py = -math.log(vae.config.labels)
-        extra = {"label": chosen, "label_probs": _r(probs_y), "log_py": log_py}
+    x = torch.from_numpy(to_mnist(d.canvas).reshape(1, 784)).to(vae.device)
+    if not vae.config.labels:
+        return x, None, {}
+    probs_y = label_posterior(vae, x, 16, torch.Generator().manual_seed(int(d.seed)))[0]
+    chosen = int(torch.argmax(probs_y)) if d.label is None else int(d.label)
+    if not 0 <= chosen < vae.config.labels:
+        raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
+    y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
+    return x, y, {"label": chosen, "label_probs": _r(probs_y), "log_py": -math.log(vae.config.labels)}
+
+
+def _each(m: Loaded, drawings: list[Drawing], max_k: int) -> tuple[list[Any], list[int], list[tuple]]:
+    """Answers so far (a ``ValueError`` for each bad drawing), and the good drawings' indices and inputs."""
+    answers: list[Any] = [None] * len(drawings)
+    good, prepared = [], []
+    for i, d in enumerate(drawings):
+        try:
+            prepared.append(_prepare(m, d, max_k))
+            good.append(i)
+        except ValueError as exc:
+            answers[i] = exc
+    return answers, good, prepared
+
+
+def encode_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
+    """:func:`encode_drawing` for many drawings at once (dynamic micro-batching): one encoder pass, one
+    decoder pass and one backward pass for all of them. Each answer is the single one's (each drawing
+    draws its eps from its own seeded generator); a bad drawing's answer is its ``ValueError``."""
+    answers, good, prepared = _each(m, drawings, MAX_SAMPLES)
+    if not good:
+        return answers
+    vae = m.ckpt.vae
+    ds = [drawings[i] for i in good]
+    x = torch.cat([p[0] for p in prepared])
+    y = torch.cat([p[1] for p in prepared]) if vae.config.labels else None
+    ks = [d.k for d in ds]
+    rows = torch.repeat_interleave(torch.arange(len(ds)), torch.tensor(ks)).to(vae.device)
     with torch.no_grad():
         loc, scale = vae.encoder(vae.with_label(x, y))
-        if y is not None:  # style vs content: this drawing's z decoded as each of the ten digits
-            eye = torch.eye(vae.config.labels, device=vae.device)
-            extra["styles"] = b64(to_u8(vae.decoder(vae.with_label(loc.expand(vae.config.labels, -1), eye))))
-    gen = torch.Generator().manual_seed(int(seed))
-    eps = torch.randn((k, loc.shape[1]), generator=gen).to(vae.device)
+        if y is not None:  # style vs content: each drawing's z decoded as each of the ten digits
+            eye = torch.eye(vae.config.labels, device=vae.device).repeat(len(ds), 1)
+            styles = to_u8(vae.decoder(vae.with_label(loc.repeat_interleave(vae.config.labels, 0), eye)))
+    eps = torch.cat([torch.randn((d.k, loc.shape[1]), generator=torch.Generator().manual_seed(int(d.seed)))
+                     for d in ds]).to(vae.device)
     # Step 2 with autograd on: gradients reach loc and scale through z (the reparameterization trick).
-    z = (loc + scale * eps).detach().requires_grad_(True)
-    logits = vae.decoder.logits(vae.with_label(z, y))
-    per_pixel = log_bernoulli(logits, x)  # (k, 784) log p(x_i | z)
-    recon = per_pixel.sum(-1)  # (k,) log p(x|z_s)
+    z = (loc[rows] + scale[rows] * eps).detach().requires_grad_(True)
+    y_rows = None if y is None else y[rows]
+    logits = vae.decoder.logits(vae.with_label(z, y_rows))
+    per_pixel = log_bernoulli(logits, x[rows])  # (sum k, 784) log p(x_i | z)
+    recon = per_pixel.sum(-1)  # log p(x|z_s) for every sample of every drawing
     (g_z,) = torch.autograd.grad(recon.sum(), z)  # row s: d log p(x|z_s) / d loc; times eps_s: / d scale
     with torch.no_grad():
-        g_loc, g_scale = g_z, g_z * eps
-        loc_norm, loc_norm_se, loc_naive = grad_norm_estimate(g_loc, seed=int(seed))
-        scale_norm, scale_norm_se, scale_naive = grad_norm_estimate(g_scale, seed=int(seed) + 1)
-        z = z.detach()
-        recon = recon.detach()
         probs = torch.sigmoid(logits.detach())
         mean_probs = vae.decoder(vae.with_label(loc, y))
-        kl_dims = kl_per_dim(loc, scale)[0]
-        kl = kl_dims.sum()
-        kl_samples = log_normal(z, loc, scale) - log_normal_std(z)  # (k,) log q(z|x) - log p(z)
-        recon_mean, recon_se = _mean_se(recon)
-        kl_mc, kl_mc_se = _mean_se(kl_samples)
-        samples = recon - kl_samples + log_py if estimator == "trace" else recon - kl + log_py
-        elbo, elbo_se = _mean_se(samples)
-        xy = m.atlas.forward(torch.cat([loc, z]).cpu().numpy())
-        pixel_nats = -per_pixel.detach().mean(0)
+        xy = m.atlas.forward(torch.cat([loc, z.detach()]).cpu().numpy())
+        start = 0
+        for j, (i, d) in enumerate(zip(good, ds, strict=True)):
+            s = slice(start, start + d.k)
+            start += d.k
+            extra = prepared[j][2]
+            if y is not None:
+                extra = {**extra, "styles": b64(styles[j * vae.config.labels : (j + 1) * vae.config.labels])}
+            xy_j = np.concatenate([xy[j : j + 1], xy[len(ds) + s.start : len(ds) + s.stop]])  # mean, samples
+            answers[i] = _encode_answer(m, d, prepared[j][0], loc[j : j + 1], scale[j : j + 1], eps[s], z[s].detach(),
+                                        recon[s].detach(), per_pixel[s].detach(), g_z[s], probs[s], mean_probs[j],
+                                        xy_j, extra)
+    return answers
+
+
+def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor,
+                   eps: torch.Tensor, z: torch.Tensor, recon: torch.Tensor, per_pixel: torch.Tensor,
+                   g_z: torch.Tensor, probs: torch.Tensor, mean_probs: torch.Tensor, xy: np.ndarray,
+                   extra: dict[str, Any]) -> dict[str, Any]:
+    """One drawing's answer from its rows of the batch (shapes as for one drawing: ``(1, z_dim)``,
+    ``(k, ...)``); ``xy`` ``(1 + k, 2)`` is the mean's map position, then the samples'."""
+    k, seed, log_py = d.k, int(d.seed), extra.get("log_py", 0.0)
+    g_loc, g_scale = g_z, g_z * eps
+    loc_norm, loc_norm_se, loc_naive = grad_norm_estimate(g_loc, seed=seed)
+    scale_norm, scale_norm_se, scale_naive = grad_norm_estimate(g_scale, seed=seed + 1)
+    kl_dims = kl_per_dim(loc, scale)[0]
+    kl = kl_dims.sum()
+    kl_samples = log_normal(z, loc, scale) - log_normal_std(z)  # (k,) log q(z|x) - log p(z)
+    recon_mean, recon_se = _mean_se(recon)
+    kl_mc, kl_mc_se = _mean_se(kl_samples)
+    samples = recon - kl_samples + log_py if d.estimator == "trace" else recon - kl + log_py
+    elbo, elbo_se = _mean_se(samples)
     return {
         "model": m.name,
-        "seed": int(seed),
+        "seed": seed,
         "k": k,
-        "estimator": estimator,
-        "input": b64(to_u8(x28.reshape(784))),
+        "estimator": d.estimator,
+        "input": b64(to_u8(x.reshape(784))),
         "loc": _r(loc[0]),
         "scale": _r(scale[0]),
         "eps": _r(eps, 6),
@@ -172,14 +242,14 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
         "grad_scale": _r(g_scale.mean(0)),
         "grad_loc_norm": loc_norm, "grad_loc_norm_se": loc_norm_se, "grad_loc_norm_naive": loc_naive,
         "grad_scale_norm": scale_norm, "grad_scale_norm_se": scale_norm_se, "grad_scale_norm_naive": scale_naive,
-        "mean_img": b64(to_u8(mean_probs[0])),
+        "mean_img": b64(to_u8(mean_probs)),
         "samples_img": b64(to_u8(probs)),
         "mean_xy": _r(xy[0]),
         "samples_xy": _r(xy[1:]),
         "recon": recon_mean,
         "recon_se": recon_se,
         "recon_samples": _r(recon, 4),
-        "pixel_nats": _r(pixel_nats, 3),
+        "pixel_nats": _r(-per_pixel.mean(0), 3),
         "kl": float(kl),
         "kl_mc": kl_mc,
         "kl_mc_se": kl_mc_se,
@@ -193,25 +263,33 @@ def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = 16, seed: int = 0,
     }
 
 
-@torch.no_grad()
 def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = LOGPX_K, seed: int = 0,
                    label: int | None = None) -> dict[str, Any]:
     """Importance-weighted estimate of log p(x) for a drawing (k samples from q(z|x)), nats.
 
     For a conditional VAE: of log p(x, y) with y = ``label`` (or the most probable label)."""
-    if not 1 <= k <= LOGPX_MAX_K:
-        raise ValueError(f"k must be between 1 and {LOGPX_MAX_K}, got {k}")
+    return _one(log_px_drawings(m, [Drawing(canvas, k, seed, label)]))
+
+
+@torch.no_grad()
+def log_px_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
+    """:func:`log_px_drawing` for many drawings at once: the importance samples of all of them go
+    through the decoder together, each drawing's from its own seeded generator (its answer is the
+    single one's). A bad drawing's answer is its ``ValueError``."""
+    answers, good, prepared = _each(m, drawings, LOGPX_MAX_K)
+    if not good:
+        return answers
     vae = m.ckpt.vae
-    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(vae.device)
-    y = None
-    if vae.config.labels:
-        if label is None:
-            label = int(torch.argmax(label_posterior(vae, x, 16, torch.Generator().manual_seed(int(seed)))[0]))
-        y = one_hot(label, vae.config.labels)[None]
-    gen = torch.Generator().manual_seed(int(seed))
-    est, se, ess = iwae_from_weights(log_weights(vae, x, k, generator=gen, y=y), vae.config.labels)
-    return {"model": m.name, "k": k, "seed": int(seed), "label": label, "log_px": float(est[0]),
-            "log_px_se": float(se[0]), "ess": float(ess[0])}
+    ds = [drawings[i] for i in good]
+    x = torch.cat([p[0] for p in prepared])
+    y = torch.cat([p[1] for p in prepared]) if vae.config.labels else None
+    gens = [torch.Generator().manual_seed(int(d.seed)) for d in ds]
+    lw = log_weights_each(vae, x, [d.k for d in ds], gens, y)
+    for j, (i, d) in enumerate(zip(good, ds, strict=True)):
+        est, se, ess = iwae_from_weights(lw[j][:, None], vae.config.labels)
+        answers[i] = {"model": m.name, "k": d.k, "seed": int(d.seed), "label": prepared[j][2].get("label"),
+                      "log_px": float(est[0]), "log_px_se": float(se[0]), "ess": float(ess[0])}
+    return answers
 
 
 def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | None:

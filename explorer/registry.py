@@ -51,7 +51,7 @@ class Loaded:
     weights_sha256: str
     decoder_layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (W (out, in), b (out,)) float32, in order
     device: str | None = None  # "auto"/None: CUDA when present, else CPU
-    threads: int | None = None  # torch CPU threads, set when the model is built
+    threads: int | None = None  # torch and NumPy-BLAS CPU threads, set when the model is built
     _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -83,6 +83,11 @@ class Loaded:
 
         if self.threads:
             torch.set_num_threads(self.threads)
+            # NumPy's BLAS too (the atlas's kNN is a NumPy matrix product): OpenBLAS otherwise starts a
+            # thread per core that spins between calls, measured at half a core of a 2-core server.
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(self.threads, user_api="blas")
         ckpt = build_checkpoint(self.path, self.config, self.record, self._lazy["arrays"], pick_device(self.device))
         del self._lazy["arrays"]  # the weights now live in the model
         log.info("model %s built on %s in %.2f s", self.name, ckpt.vae.device, time.perf_counter() - t0)
@@ -110,6 +115,10 @@ class Loaded:
             "kind": self.config.kind,
             "test_accuracy": rec.get("test_accuracy"),
         }
+
+    def has(self, key: str) -> bool:
+        """True once :meth:`cached` has made ``key``."""
+        return key in self._lazy
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()``, computed once per model and kept (for answers that never change: the page's

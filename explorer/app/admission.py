@@ -1,11 +1,13 @@
 """Admission control: every student gets a turn, nobody can take the server.
 
 The model computations are admitted before their bodies are read. Each client (its login session, or
-its address) may have at most ``per_client`` of them queued or running: more is a 429. Light work (a
-stroke, a drag check, a digit, the tools) has ``cores`` slots; heavy work (importance-weighted log p(x))
-has ``cores - 1``, so a light request always finds a core that heavy work cannot fill. Each kind's
-queue is bounded: beyond it, a 503. Both say ``Retry-After``, and the page then says "the server is
-busy, retrying…" and retries.
+its address, and the tab it names) may have at most ``per_client`` of them queued or running: more is a
+429. Drawings (encode, log p(x)) go to the routes' batchers (:mod:`explorer.app.batching`), which
+decide how many run at once (encodes on ``cores`` lanes, log p(x) on ``cores - 1``, so a stroke always
+finds a core that log p(x) cannot fill); admission only bounds how many are in flight. Other light work
+(a drag check, the tools) has ``cores`` slots, heavy work (step 6's Adam steps) ``cores - 1``. Hovers are
+lookups answered on the event loop, bounded per tab only. Each bound is a queue: beyond it, a 503. Both
+say ``Retry-After``, and the page then says "the server is busy, retrying…" and retries.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from explorer.app.auth import COOKIE
 from explorer.app.middleware import ASGIApp, respond
 
 _COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|step|interpolate|traverse|prior|decode|digit/\d+|warm)$")
-HEAVY = {"logpx", "step"}
+HEAVY = {"step"}
+# Computed by the routes' batchers (explorer.app.batching), which decide how many run at once: admission
+# takes no slot for them, but bounds how many may be in flight at once.
+BATCHED = {"encode": "light", "logpx": "heavy"}
+LOOKUP = "digit/"  # hovers: lookups answered on the event loop, bounded per tab only
 _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -30,11 +36,12 @@ class Policy:
     """The limits and the live counts, shared by the middleware and ``/api/health``."""
 
     def __init__(self, cores: int | None = None, per_client: int = 3, light_queue: int = 64,
-                 heavy_queue: int = 4, wait_timeout: float = 30.0) -> None:
+                 heavy_queue: int = 4, encode_queue: int = 160, logpx_queue: int = 16,
+                 wait_timeout: float = 30.0) -> None:
         cores = max(1, cores or os.cpu_count() or 1)
         self.per_client, self.wait_timeout = per_client, wait_timeout
         self.slots = {"light": cores, "heavy": max(1, cores - 1)}
-        self.queue_cap = {"light": light_queue, "heavy": heavy_queue}
+        self.queue_cap = {"light": light_queue, "heavy": heavy_queue, "encode": encode_queue, "logpx": logpx_queue}
         self.sem: dict[str, asyncio.Semaphore] = {}
         self.waiting: Counter[str] = Counter()
         self.inflight: Counter[str] = Counter()
@@ -71,16 +78,27 @@ class Admission:
         m = _COMPUTE.match(scope["path"]) if scope["type"] == "http" else None
         if m is None or m.group(1) == "warm":
             return await self.app(scope, receive, send)
-        p, kind = self.p, "heavy" if m.group(1) in HEAVY else "light"
+        p, route = self.p, m.group(1)
+        kind = route if route in BATCHED else "lookup" if route.startswith(LOOKUP) else \
+            "heavy" if route in HEAVY else "light"
         client = self.client_key(scope)
         if p.inflight[client] >= p.per_client:
             p.refused[429] += 1
             return await respond(send, 429, "too many requests from this tab at once: wait for the answers",
                                  [(b"retry-after", b"1")])
-        if p.waiting[kind] >= p.queue_cap[kind]:
+        if kind in p.queue_cap and p.waiting[kind] >= p.queue_cap[kind]:
             p.refused[503] += 1
             return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"1")])
         p.inflight[client] += 1
+        if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
+            p.waiting[kind] += 1
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                p.waiting[kind] -= 1
+                p.inflight[client] -= 1
+                if p.inflight[client] <= 0:
+                    del p.inflight[client]
         p.waiting[kind] += 1
         sem = self._semaphore(kind)
         try:

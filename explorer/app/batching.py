@@ -1,0 +1,80 @@
+"""Dynamic micro-batching: the drawings that arrive while the model is busy are computed together.
+
+A :class:`Batcher` has a few lanes (threads that compute). A request that finds a lane free starts at
+once, alone: no waiting for company, so one student's latency is what it was. Requests that arrive while
+every lane is busy wait in the batcher's queue; when a lane frees, it takes all of them (up to
+``max_batch``) and computes them in one pass (:func:`explorer.inference.encode_drawings`), so under load
+the per-request overhead of torch and Python is paid once per batch instead of once per drawing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Batcher:
+    """Batches calls of ``compute(items) -> answers`` (one answer, or an ``Exception``, per item).
+
+    Parameters
+    ----------
+    compute : runs in a worker thread, takes a list of items and returns a list as long
+    lanes : how many batches may be computed at once
+    max_batch : the most items one batch takes
+    """
+
+    def __init__(self, compute: Callable[[list[Any]], list[Any]], lanes: int = 1, max_batch: int = 16,
+                 name: str = "batch") -> None:
+        self.compute, self.lanes, self.max_batch = compute, max(1, lanes), max(1, max_batch)
+        self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix=name)  # the lanes' own threads
+        self.queue: deque[tuple[Any, asyncio.Future]] = deque()
+        self.busy = 0
+        self._lanes: set[asyncio.Task] = set()  # the running lanes (kept referenced until they end)
+        self.sizes: Counter[int] = Counter()  # batches computed, by size
+
+    def stats(self) -> dict[str, Any]:
+        n = sum(self.sizes.values())
+        items = sum(s * c for s, c in self.sizes.items())
+        return {"batches": n, "items": items, "largest": max(self.sizes, default=0), "queued": len(self.queue),
+                "busy_lanes": self.busy}
+
+    async def submit(self, item: Any) -> Any:
+        """The answer for ``item`` (an exception raised by ``compute`` for it is raised here)."""
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.append((item, fut))
+        if self.busy < self.lanes:
+            self.busy += 1
+            task = asyncio.ensure_future(self._lane())
+            self._lanes.add(task)
+            task.add_done_callback(self._lanes.discard)
+        return await fut
+
+    async def _lane(self) -> None:
+        try:
+            while self.queue:
+                batch = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
+                batch = [(item, fut) for item, fut in batch if not fut.cancelled()]  # the client went away
+                if not batch:
+                    continue
+                self.sizes[len(batch)] += 1
+                try:
+                    answers = await asyncio.get_running_loop().run_in_executor(self.pool, self.compute,
+                                                                         [item for item, _ in batch])
+                except Exception as exc:  # one bad batch must not lose the others' futures
+                    log.exception("a batch of %d failed", len(batch))
+                    answers = [exc] * len(batch)
+                for (_, fut), answer in zip(batch, answers, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(answer, BaseException):
+                        fut.set_exception(answer)
+                    else:
+                        fut.set_result(answer)
+        finally:
+            self.busy -= 1

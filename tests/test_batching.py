@@ -1,0 +1,174 @@
+"""Dynamic micro-batching (issue: a hall of 200): drawings computed together give each the answer it gets
+alone, the batcher groups what waits, and the real server batches concurrent students."""
+
+import asyncio
+import base64
+import threading
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from explorer.app.batching import Batcher
+from explorer.elbo import log_px_iwae
+from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing, log_px_drawings
+from explorer.preprocess import BlankDrawingError, to_mnist
+from explorer.registry import load_model
+
+from conftest import AppProcess, seven_canvas
+
+MODELS = ["mnist-z2", "mnist-z16", "mnist-z50", "mnist-cvae-z16"]
+IMAGES = {"input", "mean_img", "samples_img", "styles"}
+NATS = 5e-4  # float32 rounding of sums over 784 pixels: measured at most 1.5e-4 nats
+ROUNDING = {"pixel_nats": 1e-3}  # sent to 3 decimals: a rounding flip is one unit
+
+
+def drawings() -> list[np.ndarray]:
+    """Eight different drawings: the seven, and strokes of different shapes."""
+    out = [seven_canvas()]
+    for i in range(7):
+        rng = np.random.default_rng(i)
+        a = np.zeros((140, 140), np.uint8)
+        pts = rng.integers(20, 120, size=(4, 2))
+        for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:], strict=True):
+            for t in np.linspace(0, 1, 60):
+                r, c = int(r0 + t * (r1 - r0)), int(c0 + t * (c1 - c0))
+                a[max(0, r - 5) : r + 5, max(0, c - 5) : c + 5] = 255
+        out.append(a)
+    return out
+
+
+def assert_same_answer(batched: dict, alone: dict) -> None:
+    """The same answer: every field present in both; words, counts and the random numbers (eps) exact;
+    images within one grey level; every number in nats within float32 rounding."""
+    assert batched.keys() == alone.keys()
+    for key, a in alone.items():
+        b = batched[key]
+        if key in IMAGES:
+            x = np.frombuffer(base64.b64decode(a), np.uint8).astype(int)
+            y = np.frombuffer(base64.b64decode(b), np.uint8).astype(int)
+            assert x.shape == y.shape and np.abs(x - y).max() <= 1, key
+        elif key == "eps" or isinstance(a, str | int | bool) or a is None:
+            assert a == b, key
+        elif isinstance(a, float) and np.isnan(a):
+            assert np.isnan(b), key
+        else:
+            np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5,
+                                       atol=NATS + ROUNDING.get(key, 0), err_msg=key)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_batch_gives_each_drawing_its_single_answer(name):
+    m = load_model(name)
+    pics = drawings()
+    labels = m.config.labels
+    batch = [Drawing(pics[i], k=k, seed=7 * i + 1, estimator=("trace", "meanfield")[i % 2],
+                     label=(3 if labels and i == 2 else None))
+             for i, k in enumerate([16, 4, 64, 1, 16, 8, 32, 2])]
+    batch.insert(3, Drawing(np.zeros((140, 140), np.uint8)))  # a blank canvas among them
+    batch.insert(5, Drawing(pics[0], k=0))  # a bad k
+    answers = encode_drawings(m, batch)
+    assert isinstance(answers[3], BlankDrawingError)
+    assert isinstance(answers[5], ValueError) and "k must be" in str(answers[5])
+    for d, got in zip(batch, answers, strict=True):
+        if isinstance(got, Exception):
+            continue
+        assert_same_answer(got, encode_drawing(m, d.canvas, d.k, d.seed, d.label, d.estimator))
+    # the batch did not mix drawings up: different drawings, different answers
+    assert len({a["elbo"] for a in answers if isinstance(a, dict)}) == len(batch) - 2
+
+
+@pytest.mark.parametrize("name", ["mnist-z2", "mnist-cvae-z16"])
+def test_a_batch_of_log_px_gives_each_its_single_answer(name):
+    m = load_model(name)
+    pics = drawings()
+    ks = [1000, 37, 5000, 1, 1000, 250]
+    batch = [Drawing(pics[i], k=k, seed=i) for i, k in enumerate(ks)]
+    answers = log_px_drawings(m, batch)
+    for d, got in zip(batch, answers, strict=True):
+        alone = log_px_drawing(m, d.canvas, d.k, d.seed)
+        assert got["k"] == alone["k"] and got["label"] == alone["label"]
+        for key in ("log_px", "log_px_se", "ess"):
+            assert got[key] == pytest.approx(alone[key], rel=1e-5, abs=NATS, nan_ok=True), key
+    # alone, the answer is the estimator's own, bit for bit (the same random numbers, the same chunks)
+    if not m.config.labels:
+        x = torch.from_numpy(to_mnist(pics[0]).reshape(1, 784))
+        ref = log_px_iwae(m.ckpt.vae, x, 1000, generator=torch.Generator().manual_seed(0))
+        assert log_px_drawing(m, pics[0], 1000, seed=0)["log_px"] == float(ref[0])
+
+
+def test_batcher_groups_what_waits_and_answers_each_its_own():
+    gate, seen = threading.Event(), []
+
+    def compute(items):
+        seen.append(list(items))
+        gate.wait(5)  # the first batch holds the lane while the others arrive
+        return [ValueError(f"bad {i}") if i == 3 else i * 10 for i in items]
+
+    async def main():
+        b = Batcher(compute, lanes=1, max_batch=4)
+        tasks = [asyncio.ensure_future(b.submit(0))]
+        await asyncio.sleep(0.1)  # the first finds the lane free and starts alone
+        tasks += [asyncio.ensure_future(b.submit(i)) for i in range(1, 7)]
+        await asyncio.sleep(0.1)
+        gate.set()
+        return b, await asyncio.gather(*tasks, return_exceptions=True)
+
+    b, results = asyncio.run(main())
+    assert seen == [[0], [1, 2, 3, 4], [5, 6]]  # alone at once, then up to max_batch of what waited
+    assert results[:3] == [0, 10, 20] and results[4:] == [40, 50, 60]
+    assert isinstance(results[3], ValueError) and str(results[3]) == "bad 3"
+    assert b.stats() == {"batches": 3, "items": 7, "largest": 4, "queued": 0, "busy_lanes": 0}
+
+
+def test_batcher_survives_a_failing_batch():
+    calls = []
+
+    def compute(items):
+        calls.append(items)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return [i + 1 for i in items]
+
+    async def main():
+        b = Batcher(compute, lanes=1)
+        first = await asyncio.gather(b.submit(1), return_exceptions=True)
+        return first, await b.submit(2)
+
+    first, second = asyncio.run(main())
+    assert isinstance(first[0], RuntimeError) and second == 3
+
+
+def test_the_server_batches_concurrent_students_and_each_gets_its_answer():
+    app = AppProcess("--checkpoint", "mnist-z16")
+    try:
+        pics = [{"width": p.shape[1], "height": p.shape[0], "pixels": base64.b64encode(p.tobytes()).decode()}
+                for p in (np.asarray(q, np.uint8) for q in drawings())]
+        bodies = [{**pics[i % 8], "k": 64, "seed": i} for i in range(24)]
+        url = f"{app.url}api/models/mnist-z16/encode"
+        httpx.post(url, json=bodies[0], timeout=60).raise_for_status()  # builds the model
+        for _ in range(3):  # a burst of students at once; on a fast machine a burst may find free lanes
+            got: dict[int, dict] = {}
+
+            def student(i):
+                with httpx.Client(timeout=60, headers={"X-VX-Tab": f"tab{i}"}) as c:
+                    r = c.post(url, json=bodies[i])
+                    assert r.status_code == 200, r.text
+                    got[i] = r.json()
+
+            threads = [threading.Thread(target=student, args=(i,)) for i in range(len(bodies))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            stats = httpx.get(f"{app.url}api/batches", timeout=10).json()["mnist-z16/encode"]
+            if stats["largest"] > 1:
+                break
+        assert stats["largest"] > 1, stats
+        for i, body in enumerate(bodies):  # each alone now, one after another: the same answers
+            assert_same_answer(got[i], httpx.post(url, json=body, timeout=60).json())
+        one = httpx.post(url, json={**bodies[0], "k": 1}, timeout=60)  # one sample: no s.e., sent as null
+        assert one.status_code == 200 and one.json()["elbo_se"] is None and np.isfinite(one.json()["elbo"])
+    finally:
+        app.stop()
