@@ -113,7 +113,9 @@ async def student(i: int, url: str, model: str, tally: Tally, stop: float, gap: 
     rng = random.Random(i)
     session = f"hall-{i}"
     tasks: set[asyncio.Task] = set()
-    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+    # An idle connection is given up after 4 s, before the server closes it (5 s): reusing one the server is
+    # closing fails in flight, which a browser retries silently and httpx reports as an error.
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20, keepalive_expiry=4.0)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers={"X-VX-Tab": session}) as c:
         if auth:
             r = await c.post("/login", data={"username": AUTH[0], "password": AUTH[1]})
