@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.app.batching import Batcher
+from explorer.app.batching import Batcher, Busy
 from explorer.elbo import log_px_iwae
 from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing, log_px_drawings
 from explorer.preprocess import BlankDrawingError, to_mnist
@@ -119,7 +119,30 @@ def test_batcher_groups_what_waits_and_answers_each_its_own():
     assert seen == [[0], [1, 2, 3, 4], [5, 6]]  # alone at once, then up to max_batch of what waited
     assert results[:3] == [0, 10, 20] and results[4:] == [40, 50, 60]
     assert isinstance(results[3], ValueError) and str(results[3]) == "bad 3"
-    assert b.stats() == {"batches": 3, "items": 7, "largest": 4, "queued": 0, "busy_lanes": 0}
+    assert b.stats() == {"batches": 3, "items": 7, "largest": 4, "queued": 0, "queued_cost": 0, "busy_lanes": 0}
+
+
+def test_batcher_refuses_work_past_its_budget_and_takes_it_again_later():
+    gate = threading.Event()
+
+    def compute(items):
+        gate.wait(5)
+        return items
+
+    async def main():
+        b = Batcher(compute, lanes=1, cost=lambda k: k, max_cost=6000)
+        running = asyncio.ensure_future(b.submit(5000))  # computing: it no longer waits
+        await asyncio.sleep(0.1)
+        waiting = [asyncio.ensure_future(b.submit(k)) for k in (5000, 1000)]  # 6000 samples wait
+        await asyncio.sleep(0.1)
+        with pytest.raises(Busy):
+            await b.submit(1)  # one sample more than the budget
+        gate.set()
+        done = await asyncio.gather(running, *waiting)
+        return done, await b.submit(5000), b.stats()["queued_cost"]
+
+    done, later, left = asyncio.run(main())
+    assert done == [5000, 5000, 1000] and later == 5000 and left == 0
 
 
 def test_batcher_survives_a_failing_batch():
@@ -151,7 +174,7 @@ def test_the_server_batches_concurrent_students_and_each_gets_its_answer():
         for _ in range(3):  # a burst of students at once; on a fast machine a burst may find free lanes
             got: dict[int, dict] = {}
 
-            def student(i):
+            def student(i, got=got):
                 with httpx.Client(timeout=60, headers={"X-VX-Tab": f"tab{i}"}) as c:
                     r = c.post(url, json=bodies[i])
                     assert r.status_code == 200, r.text

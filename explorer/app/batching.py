@@ -19,6 +19,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+class Busy(Exception):
+    """The batcher's queue holds as much work as it may: come back later."""
+
+
 class Batcher:
     """Batches calls of ``compute(items) -> answers`` (one answer, or an ``Exception``, per item).
 
@@ -27,11 +31,14 @@ class Batcher:
     compute : runs in a worker thread, takes a list of items and returns a list as long
     lanes : how many batches may be computed at once
     max_batch : the most items one batch takes
+    cost, max_cost : the work an item is (e.g. its number of samples), and the most work that may wait;
+        an item that would exceed it raises :class:`Busy` (one item is always let wait in an empty queue)
     """
 
     def __init__(self, compute: Callable[[list[Any]], list[Any]], lanes: int = 1, max_batch: int = 16,
-                 name: str = "batch") -> None:
+                 name: str = "batch", cost: Callable[[Any], int] = lambda _: 1, max_cost: int | None = None) -> None:
         self.compute, self.lanes, self.max_batch = compute, max(1, lanes), max(1, max_batch)
+        self.cost, self.max_cost, self.queued_cost = cost, max_cost, 0
         self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix=name)  # the lanes' own threads
         self.queue: deque[tuple[Any, asyncio.Future]] = deque()
         self.busy = 0
@@ -42,10 +49,14 @@ class Batcher:
         n = sum(self.sizes.values())
         items = sum(s * c for s, c in self.sizes.items())
         return {"batches": n, "items": items, "largest": max(self.sizes, default=0), "queued": len(self.queue),
-                "busy_lanes": self.busy}
+                "queued_cost": self.queued_cost, "busy_lanes": self.busy}
 
     async def submit(self, item: Any) -> Any:
         """The answer for ``item`` (an exception raised by ``compute`` for it is raised here)."""
+        cost = self.cost(item)
+        if self.max_cost is not None and self.queue and self.queued_cost + cost > self.max_cost:
+            raise Busy
+        self.queued_cost += cost
         fut = asyncio.get_running_loop().create_future()
         self.queue.append((item, fut))
         if self.busy < self.lanes:
@@ -59,6 +70,7 @@ class Batcher:
         try:
             while self.queue:
                 batch = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
+                self.queued_cost -= sum(self.cost(item) for item, _ in batch)
                 batch = [(item, fut) for item, fut in batch if not fut.cancelled()]  # the client went away
                 if not batch:
                     continue
