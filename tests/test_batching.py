@@ -3,6 +3,11 @@ alone, the batcher groups what waits, and the real server batches concurrent stu
 
 import asyncio
 import base64
+import json
+import os
+import platform
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -16,7 +21,7 @@ from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_
 from explorer.preprocess import BlankDrawingError, to_mnist
 from explorer.registry import load_model
 
-from conftest import AppProcess, seven_canvas
+from conftest import ROOT, AppProcess, seven_canvas
 
 MODELS = ["mnist-z2", "mnist-z16", "mnist-z50", "mnist-cvae-z16"]
 IMAGES = {"input", "mean_img", "samples_img", "styles"}
@@ -195,3 +200,40 @@ def test_the_server_batches_concurrent_students_and_each_gets_its_answer():
         assert one.status_code == 200 and one.json()["elbo_se"] is None and np.isfinite(one.json()["elbo"])
     finally:
         app.stop()
+
+
+def test_the_servers_cpu_kernels_are_chosen_before_torch_and_leave_answers_alone(monkeypatch):
+    from explorer.app.startup import prefer_vectorised_kernels
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert prefer_vectorised_kernels() is None and os.environ["ATEN_CPU_CAPABILITY"] == "default"  # yours stands
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY")
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert prefer_vectorised_kernels() == ("avx2" if x86 else None)
+    # The same drawings, answered by torch's AVX-512 kernels and by its AVX2 kernels (on a CPU without
+    # AVX-512 both runs use the same kernels): the same answers.
+    script = (
+        "import json, sys; sys.path.insert(0, 'tests'); import torch; from conftest import seven_canvas\n"
+        "from test_batching import drawings\n"
+        "from explorer.inference import encode_drawing, log_px_drawing\n"
+        "from explorer.registry import load_model\n"
+        "out = {'kernels': torch.backends.cpu.get_cpu_capability()}\n"
+        "for name in ('mnist-z16', 'mnist-z50'):\n"
+        "    m = load_model(name)\n"
+        "    for i, c in enumerate(drawings()[:3]):\n"
+        "        out[f'{name}/{i}'] = [encode_drawing(m, c, k=32, seed=i), log_px_drawing(m, c, seed=i)]\n"
+        "print(json.dumps(out))\n")
+    runs = {}
+    for cap in ("avx512", "avx2"):
+        env = {**os.environ, "ATEN_CPU_CAPABILITY": cap}
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[cap] = json.loads(done.stdout.strip().splitlines()[-1])
+    if x86:
+        assert runs["avx2"].pop("kernels") == "AVX2"
+    runs["avx512"].pop("kernels", None)
+    runs["avx2"].pop("kernels", None)
+    for key, (enc, lp) in runs["avx512"].items():
+        assert_same_answer(runs["avx2"][key][0], enc)
+        assert runs["avx2"][key][1]["log_px"] == pytest.approx(lp["log_px"], abs=NATS)

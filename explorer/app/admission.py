@@ -36,7 +36,7 @@ class Policy:
     """The limits and the live counts, shared by the middleware and ``/api/health``."""
 
     def __init__(self, cores: int | None = None, per_client: int = 3, light_queue: int = 64,
-                 heavy_queue: int = 4, encode_queue: int = 160, logpx_queue: int = 48,
+                 heavy_queue: int = 4, encode_queue: int = 160, logpx_queue: int = 96,
                  wait_timeout: float = 30.0) -> None:
         cores = max(1, cores or os.cpu_count() or 1)
         self.per_client, self.wait_timeout = per_client, wait_timeout
