@@ -21,7 +21,7 @@ from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_
 from explorer.preprocess import BlankDrawingError, to_mnist
 from explorer.registry import load_model
 
-from conftest import ROOT, AppProcess, seven_canvas
+from conftest import ROOT, AppProcess, benchmark_module, seven_canvas
 
 MODELS = ["mnist-z2", "mnist-z16", "mnist-z50", "mnist-cvae-z16"]
 IMAGES = {"input", "mean_img", "samples_img", "styles"}
@@ -30,18 +30,9 @@ ROUNDING = {"pixel_nats": 1e-3}  # sent to 3 decimals: a rounding flip is one un
 
 
 def drawings() -> list[np.ndarray]:
-    """Eight different drawings: the seven, and strokes of different shapes."""
-    out = [seven_canvas()]
-    for i in range(7):
-        rng = np.random.default_rng(i)
-        a = np.zeros((140, 140), np.uint8)
-        pts = rng.integers(20, 120, size=(4, 2))
-        for (r0, c0), (r1, c1) in zip(pts[:-1], pts[1:], strict=True):
-            for t in np.linspace(0, 1, 60):
-                r, c = int(r0 + t * (r1 - r0)), int(c0 + t * (c1 - c0))
-                a[max(0, r - 5) : r + 5, max(0, c - 5) : c + 5] = 255
-        out.append(a)
-    return out
+    """Eight different drawings: the seven, and seven of the load tool's strokes (140 x 140)."""
+    strokes = benchmark_module("hall").strokes(7)
+    return [seven_canvas()] + [np.frombuffer(base64.b64decode(p), np.uint8).reshape(140, 140) for p in strokes]
 
 
 def assert_same_answer(batched: dict, alone: dict) -> None:
