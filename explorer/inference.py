@@ -153,8 +153,20 @@ def _prepare(m: Loaded, d: Drawing, max_k: int) -> tuple[torch.Tensor, torch.Ten
     return x, y, {"label": chosen, "label_probs": _r(probs_y), "log_py": -math.log(vae.config.labels)}
 
 
-def _each(m: Loaded, drawings: list[Drawing], max_k: int) -> tuple[list[Any], list[int], list[tuple]]:
-    """Answers so far (a ``ValueError`` for each bad drawing), and the good drawings' indices and inputs."""
+@dataclass(frozen=True)
+class _Batch:
+    """The good drawings of a request batch: their places in it, the drawings, x ``(b, 784)``, the one-hot
+    labels ``(b, 10)`` (conditional VAE, else None) and each one's label fields of the answer."""
+
+    index: list[int]
+    drawings: list[Drawing]
+    x: torch.Tensor
+    y: torch.Tensor | None
+    extra: list[dict[str, Any]]
+
+
+def _each(m: Loaded, drawings: list[Drawing], max_k: int) -> tuple[list[Any], _Batch | None]:
+    """Answers so far (a ``ValueError`` for each bad drawing), and the good drawings (None if none)."""
     answers: list[Any] = [None] * len(drawings)
     good, prepared = [], []
     for i, d in enumerate(drawings):
@@ -163,20 +175,21 @@ def _each(m: Loaded, drawings: list[Drawing], max_k: int) -> tuple[list[Any], li
             good.append(i)
         except ValueError as exc:
             answers[i] = exc
-    return answers, good, prepared
+    if not good:
+        return answers, None
+    y = torch.cat([p[1] for p in prepared]) if m.config.labels else None
+    return answers, _Batch(good, [drawings[i] for i in good], torch.cat([p[0] for p in prepared]), y,
+                           [p[2] for p in prepared])
 
 
 def encode_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
     """:func:`encode_drawing` for many drawings at once (dynamic micro-batching): one encoder pass, one
     decoder pass and one backward pass for all of them. Each answer is the single one's (each drawing
     draws its eps from its own seeded generator); a bad drawing's answer is its ``ValueError``."""
-    answers, good, prepared = _each(m, drawings, MAX_SAMPLES)
-    if not good:
+    answers, batch = _each(m, drawings, MAX_SAMPLES)
+    if batch is None:
         return answers
-    vae = m.ckpt.vae
-    ds = [drawings[i] for i in good]
-    x = torch.cat([p[0] for p in prepared])
-    y = torch.cat([p[1] for p in prepared]) if vae.config.labels else None
+    vae, good, ds, x, y = m.ckpt.vae, batch.index, batch.drawings, batch.x, batch.y
     ks = [d.k for d in ds]
     rows = torch.repeat_interleave(torch.arange(len(ds)), torch.tensor(ks)).to(vae.device)
     with torch.no_grad():
@@ -201,11 +214,11 @@ def encode_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] |
         for j, (i, d) in enumerate(zip(good, ds, strict=True)):
             s = slice(start, start + d.k)
             start += d.k
-            extra = prepared[j][2]
+            extra = batch.extra[j]
             if y is not None:
                 extra = {**extra, "styles": b64(styles[j * vae.config.labels : (j + 1) * vae.config.labels])}
             xy_j = np.concatenate([xy[j : j + 1], xy[len(ds) + s.start : len(ds) + s.stop]])  # mean, samples
-            answers[i] = _encode_answer(m, d, prepared[j][0], loc[j : j + 1], scale[j : j + 1], eps[s], z[s].detach(),
+            answers[i] = _encode_answer(m, d, x[j : j + 1], loc[j : j + 1], scale[j : j + 1], eps[s], z[s].detach(),
                                         recon[s].detach(), per_pixel[s].detach(), g_z[s], probs[s], mean_probs[j],
                                         xy_j, extra)
     return answers
@@ -276,18 +289,15 @@ def log_px_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] |
     """:func:`log_px_drawing` for many drawings at once: the importance samples of all of them go
     through the decoder together, each drawing's from its own seeded generator (its answer is the
     single one's). A bad drawing's answer is its ``ValueError``."""
-    answers, good, prepared = _each(m, drawings, LOGPX_MAX_K)
-    if not good:
+    answers, batch = _each(m, drawings, LOGPX_MAX_K)
+    if batch is None:
         return answers
     vae = m.ckpt.vae
-    ds = [drawings[i] for i in good]
-    x = torch.cat([p[0] for p in prepared])
-    y = torch.cat([p[1] for p in prepared]) if vae.config.labels else None
-    gens = [torch.Generator().manual_seed(int(d.seed)) for d in ds]
-    lw = log_weights_each(vae, x, [d.k for d in ds], gens, y)
-    for j, (i, d) in enumerate(zip(good, ds, strict=True)):
+    gens = [torch.Generator().manual_seed(int(d.seed)) for d in batch.drawings]
+    lw = log_weights_each(vae, batch.x, [d.k for d in batch.drawings], gens, batch.y)
+    for j, (i, d) in enumerate(zip(batch.index, batch.drawings, strict=True)):
         est, se, ess = iwae_from_weights(lw[j][:, None], vae.config.labels)
-        answers[i] = {"model": m.name, "k": d.k, "seed": int(d.seed), "label": prepared[j][2].get("label"),
+        answers[i] = {"model": m.name, "k": d.k, "seed": int(d.seed), "label": batch.extra[j].get("label"),
                       "log_px": float(est[0]), "log_px_se": float(se[0]), "ess": float(ess[0])}
     return answers
 
