@@ -35,6 +35,20 @@ def drawings() -> list[np.ndarray]:
     return [seven_canvas()] + [np.frombuffer(base64.b64decode(p), np.uint8).reshape(140, 140) for p in strokes]
 
 
+def run(main):
+    """``asyncio.run(main())`` in a thread of its own: a browser test run earlier in this process may have
+    left Playwright's event loop running in the main thread."""
+    out = {}
+
+    def target():
+        out["result"] = asyncio.run(main())
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(30)
+    return out["result"]
+
+
 def assert_same_answer(batched: dict, alone: dict) -> None:
     """The same answer: every field present in both; words, counts and the random numbers (eps) exact;
     images within one grey level; every number in nats within float32 rounding."""
@@ -111,7 +125,7 @@ def test_batcher_groups_what_waits_and_answers_each_its_own():
         gate.set()
         return b, await asyncio.gather(*tasks, return_exceptions=True)
 
-    b, results = asyncio.run(main())
+    b, results = run(main)
     assert seen == [[0], [1, 2, 3, 4], [5, 6]]  # alone at once, then up to max_batch of what waited
     assert results[:3] == [0, 10, 20] and results[4:] == [40, 50, 60]
     assert isinstance(results[3], ValueError) and str(results[3]) == "bad 3"
@@ -137,7 +151,7 @@ def test_batcher_refuses_work_past_its_budget_and_takes_it_again_later():
         done = await asyncio.gather(running, *waiting)
         return done, await b.submit(5000), b.stats()["queued_cost"]
 
-    done, later, left = asyncio.run(main())
+    done, later, left = run(main)
     assert done == [5000, 5000, 1000] and later == 5000 and left == 0
 
 
@@ -155,7 +169,7 @@ def test_batcher_survives_a_failing_batch():
         first = await asyncio.gather(b.submit(1), return_exceptions=True)
         return first, await b.submit(2)
 
-    first, second = asyncio.run(main())
+    first, second = run(main)
     assert isinstance(first[0], RuntimeError) and second == 3
 
 

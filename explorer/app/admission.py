@@ -90,30 +90,31 @@ class Admission:
             p.refused[503] += 1
             return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"1")])
         p.inflight[client] += 1
-        if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
-            p.waiting[kind] += 1
-            try:
-                return await self.app(scope, receive, send)
-            finally:
-                p.waiting[kind] -= 1
-                p.inflight[client] -= 1
-                if p.inflight[client] <= 0:
-                    del p.inflight[client]
-        p.waiting[kind] += 1
-        sem = self._semaphore(kind)
         try:
-            try:
-                await asyncio.wait_for(sem.acquire(), p.wait_timeout)
-            except TimeoutError:
-                p.refused[503] += 1
-                return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"2")])
-            finally:
-                p.waiting[kind] -= 1
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                sem.release()
+            if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
+                p.waiting[kind] += 1
+                try:
+                    return await self.app(scope, receive, send)
+                finally:
+                    p.waiting[kind] -= 1
+            await self._in_slot(kind, scope, receive, send)
         finally:
             p.inflight[client] -= 1
             if p.inflight[client] <= 0:
                 del p.inflight[client]
+
+    async def _in_slot(self, kind: str, scope: dict, receive: Callable, send: Callable) -> None:
+        """Wait for one of ``kind``'s slots (a 503 after ``wait_timeout``), then run the request in it."""
+        p, sem = self.p, self._semaphore(kind)
+        p.waiting[kind] += 1
+        try:
+            await asyncio.wait_for(sem.acquire(), p.wait_timeout)
+        except TimeoutError:
+            p.refused[503] += 1
+            return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"2")])
+        finally:
+            p.waiting[kind] -= 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            sem.release()
