@@ -53,16 +53,35 @@ def strokes(n: int = 32) -> list[str]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, seconds (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def tree(pid: int) -> list[int]:
+    """A process and its descendants (the server's worker and log p(x) processes), Linux."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in os.listdir(f"/proc/{p}/task"):
+            with open(f"/proc/{p}/task/{task}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+    return out
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time so far of a process (with ``children``: and its descendants), seconds."""
+    total = 0
+    for p in tree(pid) if children else [pid]:
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    """Resident memory of a process and its descendants, MiB."""
+    total = 0.0
+    for p in tree(pid):
+        with open(f"/proc/{p}/status") as f:
+            total += next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+    return total
 
 
 class Tally:
@@ -170,9 +189,9 @@ async def hall(url: str, users: int, seconds: float, warmup: float, model: str, 
         mine = cpu_seconds(os.getpid())
         if not pid:
             return float("nan"), float("nan"), mine
-        return rss_mb(pid), cpu_seconds(pid), mine
+        return rss_mb(pid), cpu_seconds(pid, children=True), mine
 
-    # the first server process's memory and CPU (with --workers N each process has its own), and the
+    # the memory and CPU of the server's processes (its workers and log p(x) processes included), and the
     # generator's own CPU, at the start and the end of the measured window
     read = [asyncio.ensure_future(reading_at(tally.start)), asyncio.ensure_future(reading_at(tally.end))]
     await asyncio.gather(*(student(i, url, model, tally, tally.end, gap, auth, pictures) for i in range(users)))

@@ -88,6 +88,12 @@ def seven_canvas() -> np.ndarray:
     return a
 
 
+def varied_drawings() -> list[np.ndarray]:
+    """Eight different drawings: the seven (280 x 280), and seven of the load tool's strokes (140 x 140)."""
+    strokes = benchmark_module("hall").strokes(7)
+    return [seven_canvas()] + [np.frombuffer(base64.b64decode(p), np.uint8).reshape(140, 140) for p in strokes]
+
+
 def bar_drawing(fill: int = 255) -> str:
     """A 40 x 40 drawing, a vertical bar of ink ``fill``, as base64 bytes (what a route takes as pixels)."""
     ink = np.zeros((40, 40), np.uint8)

@@ -21,18 +21,12 @@ from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_
 from explorer.preprocess import BlankDrawingError, to_mnist
 from explorer.registry import load_model
 
-from conftest import ROOT, AppProcess, benchmark_module, seven_canvas
+from conftest import ROOT, AppProcess, varied_drawings
 
 MODELS = ["mnist-z2", "mnist-z16", "mnist-z50", "mnist-cvae-z16"]
 IMAGES = {"input", "mean_img", "samples_img", "styles"}
 NATS = 5e-4  # float32 rounding of sums over 784 pixels: measured at most 1.5e-4 nats
 ROUNDING = {"pixel_nats": 1e-3}  # sent to 3 decimals: a rounding flip is one unit
-
-
-def drawings() -> list[np.ndarray]:
-    """Eight different drawings: the seven, and seven of the load tool's strokes (140 x 140)."""
-    strokes = benchmark_module("hall").strokes(7)
-    return [seven_canvas()] + [np.frombuffer(base64.b64decode(p), np.uint8).reshape(140, 140) for p in strokes]
 
 
 def run(main):
@@ -71,7 +65,7 @@ def assert_same_answer(batched: dict, alone: dict) -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_a_batch_gives_each_drawing_its_single_answer(name):
     m = load_model(name)
-    pics = drawings()
+    pics = varied_drawings()
     labels = m.config.labels
     batch = [Drawing(pics[i], k=k, seed=7 * i + 1, estimator=("trace", "meanfield")[i % 2],
                      label=(3 if labels and i == 2 else None))
@@ -92,7 +86,7 @@ def test_a_batch_gives_each_drawing_its_single_answer(name):
 @pytest.mark.parametrize("name", ["mnist-z2", "mnist-cvae-z16"])
 def test_a_batch_of_log_px_gives_each_its_single_answer(name):
     m = load_model(name)
-    pics = drawings()
+    pics = varied_drawings()
     ks = [1000, 37, 5000, 1, 1000, 250]
     batch = [Drawing(pics[i], k=k, seed=i) for i, k in enumerate(ks)]
     answers = log_px_drawings(m, batch)
@@ -177,7 +171,7 @@ def test_the_server_batches_concurrent_students_and_each_gets_its_answer():
     app = AppProcess("--checkpoint", "mnist-z16")
     try:
         pics = [{"width": p.shape[1], "height": p.shape[0], "pixels": base64.b64encode(p.tobytes()).decode()}
-                for p in (np.asarray(q, np.uint8) for q in drawings())]
+                for p in (np.asarray(q, np.uint8) for q in varied_drawings())]
         bodies = [{**pics[i % 8], "k": 64, "seed": i} for i in range(24)]
         url = f"{app.url}api/models/mnist-z16/encode"
         httpx.post(url, json=bodies[0], timeout=60).raise_for_status()  # builds the model
@@ -218,14 +212,13 @@ def test_the_servers_cpu_kernels_are_chosen_before_torch_and_leave_answers_alone
     # The same drawings, answered by torch's AVX-512 kernels and by its AVX2 kernels (on a CPU without
     # AVX-512 both runs use the same kernels): the same answers.
     script = (
-        "import json, sys; sys.path.insert(0, 'tests'); import torch; from conftest import seven_canvas\n"
-        "from test_batching import drawings\n"
+        "import json, sys; sys.path.insert(0, 'tests'); import torch; from conftest import varied_drawings\n"
         "from explorer.inference import encode_drawing, log_px_drawing\n"
         "from explorer.registry import load_model\n"
         "out = {'kernels': torch.backends.cpu.get_cpu_capability()}\n"
         "for name in ('mnist-z16', 'mnist-z50'):\n"
         "    m = load_model(name)\n"
-        "    for i, c in enumerate(drawings()[:3]):\n"
+        "    for i, c in enumerate(varied_drawings()[:3]):\n"
         "        out[f'{name}/{i}'] = [encode_drawing(m, c, k=32, seed=i), log_px_drawing(m, c, seed=i)]\n"
         "print(json.dumps(out))\n")
     runs = {}
