@@ -14,7 +14,6 @@ decoder and backward pass for all; each answer is the one its drawing gets alone
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -127,20 +126,12 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         return computed(run)
 
     batchers: dict[tuple[str, str], Batcher] = {}
-    offloaded: dict[str, Any] = {}  # model name -> its log p(x) process (explorer.app.offload)
 
     def batcher(m: Loaded, kind: str) -> Batcher:
-        """The model's batcher for ``kind`` ("encode" or "logpx"): drawings that wait are computed together.
-        On the CPU, log p(x) is computed in a process of its own (:mod:`explorer.app.offload`)."""
+        """The model's batcher for ``kind`` ("encode" or "logpx"): drawings that wait are computed together."""
         key = (m.name, kind)
         if key not in batchers:
             many = _inference().encode_drawings if kind == "encode" else _inference().log_px_drawings
-            if kind == "logpx" and os.environ.get("EXPLORER_LOGPX_PROCESS", "1") != "0" \
-                    and m.ckpt.vae.device.type == "cpu":
-                from explorer.app.offload import LogPxProcess
-
-                offloaded[m.name] = LogPxProcess(m.path, m.device)
-                many = offloaded[m.name].compute
             lanes = policy.slots["light" if kind == "encode" else "heavy"]
 
             def compute(items: list[tuple[EncodeRequest, np.ndarray]]) -> list[Any]:
@@ -270,9 +261,6 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
     @router.get("/batches")
     async def batches() -> dict[str, Any]:
         """How the drawings were batched, per model and kind (for the load tool and the tests)."""
-        out: dict[str, Any] = {f"{name}/{kind}": b.stats() for (name, kind), b in batchers.items()}
-        for name, child in offloaded.items():
-            out[f"{name}/logpx"]["process"] = {"pid": child.pid, "ready": child.ready.is_set()}
-        return out
+        return {f"{name}/{kind}": b.stats() for (name, kind), b in batchers.items()}
 
     return router
