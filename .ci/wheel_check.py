@@ -1,12 +1,20 @@
-"""CI: the wheel serves all shipped models. Builds the wheel, installs it (not editable) into a fresh
-venv, starts the app from another folder on a free loopback port and asks for every model's bundle."""
+"""CI: the wheel serves all shipped models. Builds the wheel, installs it (not editable, no -e) into a fresh
+venv, starts the app from another folder on a free loopback port and asks for every model's bundle.
+
+The fresh venv borrows the CI venv's third-party packages through a ``.pth`` line instead of installing a
+second copy of torch and its CUDA wheels (6 GB, which once filled the CI disk); the wheel itself goes into
+the fresh venv, every requirement it declares is checked against what is importable, and the app is
+checked to run from the wheel's files, not the checkout. The folder is removed afterwards.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -14,20 +22,56 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Run inside the fresh venv: every requirement of the installed wheel is met (extras aside) and
+# `explorer` comes from the venv's own site-packages.
+PROBE = """
+import sys, importlib.metadata as md, explorer
+from packaging.requirements import Requirement
+missing = []
+for text in md.requires("vae-latent-explorer") or []:
+    req = Requirement(text)
+    if req.marker and not req.marker.evaluate({"extra": ""}):
+        continue
+    try:
+        version = md.version(req.name)
+    except md.PackageNotFoundError:
+        missing.append(f"{req} (absent)")
+        continue
+    if not req.specifier.contains(version, prereleases=True):
+        missing.append(f"{req} (found {version})")
+print("explorer from", explorer.__file__)
+if missing or not explorer.__file__.startswith(sys.prefix):
+    print("unmet:", missing)
+    sys.exit(1)
+"""
+
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="wheel-check-"))
+    try:
+        return _check(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check(work: Path) -> int:
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(work / "dist")],
                    check=True)
     wheel = next((work / "dist").glob("*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
     py = work / "venv" / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True)
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    # A plain path line: the CI venv's packages become importable, but its .pth files (the editable
+    # install of this checkout among them) are not run.
+    Path(site, "zz_ci_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
+    elsewhere = work / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run([str(py), "-c", PROBE], cwd=elsewhere, check=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    elsewhere = work / "elsewhere"
-    elsewhere.mkdir()
     app = subprocess.Popen([str(py), "-m", "explorer", "--no-browser", "--port", str(port)], cwd=elsewhere,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
