@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
@@ -280,6 +281,15 @@ def pct(v: list[float], q: float) -> float:
     return float(np.percentile(v, q)) if v else float("nan")
 
 
+def _devices(url: str) -> str:
+    """Where the server's models ran, from its health answer."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=10) as r:
+            return str(json.load(r).get("devices", "not reported"))
+    except (OSError, ValueError) as exc:
+        return f"unknown ({type(exc).__name__})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=50)
@@ -290,6 +300,7 @@ def main() -> None:
     ap.add_argument("--auth", action="store_true", help="serve with --auth and log every student in")
     ap.add_argument("--url", default=None, help="a running server on loopback (default: start one)")
     ap.add_argument("--workers", type=int, default=1, help="server processes (the started server's --workers)")
+    ap.add_argument("--device", default="auto", help="the started server's --device: auto, cpu, cuda, cuda:N")
     ap.add_argument("--client", choices=("httpx", "raw"), default="httpx",
                     help="the students' HTTP client: httpx, or a minimal one on asyncio streams that costs the "
                          "shared cores less CPU per request")
@@ -304,7 +315,7 @@ def main() -> None:
         cmd = [sys.executable, "-m", "explorer", "--no-browser", "--port", str(port), "--checkpoint", args.model]
         if args.auth:
             cmd += ["--auth", ":".join(AUTH)]
-        cmd += ["--workers", str(max(1, min(args.workers, 8)))]
+        cmd += ["--workers", str(max(1, min(args.workers, 8))), "--device", args.device]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in proc.stdout:
             if line.startswith("VAE explorer ready at"):
@@ -316,6 +327,7 @@ def main() -> None:
     try:
         res = asyncio.run(hall(url, users, seconds, warmup, args.model, args.stroke_gap, args.auth,
                                proc.pid if proc else None, raw=args.client == "raw"))
+        served_on = _devices(url)
     finally:
         if proc:
             proc.terminate()
@@ -327,6 +339,7 @@ def main() -> None:
     print(f"{users} students, open loop, strokes every {args.stroke_gap:g} s on average (Poisson), "
           f"{seconds:g} s measured after a {warmup:g} s warm-up{', logged in' if args.auth else ''}, "
           f"{args.client} client")
+    print(f"  models ran on: {served_on}")
     for route in sorted(t.lat):
         v = t.lat[route]
         print(f"  {route:22s} n={len(v):6d}  p50 {pct(v, 50):7.1f} ms  p95 {pct(v, 95):7.1f} ms  "

@@ -163,6 +163,10 @@ class ModelRegistry:
     def loaded(self) -> int:
         return len(self._models)
 
+    def devices(self) -> dict[str, str]:
+        """Where each model built so far runs ("cpu", "cuda:0"); models read but not built are left out."""
+        return {n: str(m.ckpt.vae.device) for n, m in list(self._models.items()) if m.ready}
+
     def names(self) -> list[str]:
         names = [n for n in available_checkpoints(self.directory)
                  if atlas_path_for(self.directory / f"{n}.safetensors").exists()]

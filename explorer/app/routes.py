@@ -236,8 +236,9 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
     async def health() -> dict[str, Any]:  # on the event loop: it answers even when every worker thread is busy
         torch = sys.modules.get("torch")  # the CPU kernels torch chose, once it is loaded
         kernels = torch.backends.cpu.get_cpu_capability() if torch is not None else None
-        return {"ok": True, "sessions": latest.live(), "models_loaded": registry.loaded(), "cpu_kernels": kernels,
-                "rss_mb": round(rss_mb(), 1), "admission": policy.counts()}
+        return {"ok": True, "sessions": latest.live(), "models_loaded": registry.loaded(),
+                "devices": registry.devices(), "cpu_kernels": kernels, "rss_mb": round(rss_mb(), 1),
+                "admission": policy.counts()}
 
     @router.get("/models/{name}/prior")
     def prior(name: str, n: int = Query(default=PRIOR_N, ge=1, le=MAX_SAMPLES),
