@@ -10,7 +10,9 @@ from __future__ import annotations
 _PLAIN = {
     "guide": "loc, scale = self.encoder(x)",
     "sample": 'z = pyro.sample("latent", dist.Normal(loc, scale).to_event(1))',
-    "prior": 'pyro.sample("latent", dist.Normal(torch.zeros(len(x), z_dim), torch.ones(len(x), z_dim)).to_event(1))',
+    # x.new_zeros/new_ones/new_full: on x's device (the GPU's when the model runs there), as in Pyro's example
+    "prior": ('pyro.sample("latent", dist.Normal(x.new_zeros((len(x), z_dim)), x.new_ones((len(x), z_dim)))'
+              ".to_event(1))"),
     "obs": 'pyro.sample("obs", dist.Bernoulli(self.decoder(z), validate_args=False).to_event(1), obs=x)',
     "loss_trace": "loss = Trace_ELBO().loss(self.model, self.guide, x)",
     "loss_meanfield": "loss = TraceMeanField_ELBO().loss(self.model, self.guide, x)",
@@ -19,7 +21,7 @@ _PLAIN = {
     "svi_step": 'loss = SVI(self.model, self.guide, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO()).step(x)',
     "torch_loss": ('loss = F.binary_cross_entropy(self.decoder(z), x, reduction="sum") '
                    "+ (dist.Normal(loc, scale).log_prob(z) - dist.Normal(0., 1.).log_prob(z)).sum()"),
-    "label": 'pyro.sample("label", dist.OneHotCategorical(probs=torch.full((len(x), 10), 0.1)), obs=y)',
+    "label": 'pyro.sample("label", dist.OneHotCategorical(probs=x.new_full((len(x), 10), 0.1)), obs=y)',
 }
 _WITH_LABEL = {
     "guide": "loc, scale = self.encoder(torch.cat([x, y], -1))",

@@ -27,7 +27,7 @@ def test_after_loss_equals_one_pyro_svi_step_with_the_same_eps(z16, estimator):
     res = adam_steps(z16, seven_canvas(), steps=1, lr=1e-3, seed=7, estimator=estimator)
     # the same step, as a learner writes it: SVI with pyro.optim.Adam on a copy, the same seed
     vae = copy.deepcopy(z16.ckpt.vae)
-    x = torch.from_numpy(to_mnist(seven_canvas()).reshape(1, 784))
+    x = torch.from_numpy(to_mnist(seven_canvas()).reshape(1, 784)).to(vae.device)
     pyro.clear_param_store()
     svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-3}), loss=make_elbo(estimator))
     pyro.set_rng_seed(7)

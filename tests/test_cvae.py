@@ -95,8 +95,8 @@ def test_encode_drawing_with_label_matches_pyro(cvae):
     assert sum(res["label_probs"]) == pytest.approx(1.0, abs=1e-3)
     assert res["label"] == int(np.argmax(res["label_probs"]))
     assert res["elbo"] == pytest.approx(res["recon"] - res["kl_mc"] + math.log(0.1), abs=1e-3)
-    x = torch.from_numpy(to_mnist(_seven()).reshape(1, 784))
-    y = one_hot(res["label"])[None]
+    x = torch.from_numpy(to_mnist(_seven()).reshape(1, 784)).to(cvae.ckpt.vae.device)
+    y = one_hot(res["label"])[None].to(x.device)
     pyro.set_rng_seed(0)
     with torch.no_grad():
         elbo = -Trace_ELBO(num_particles=20_000, vectorize_particles=True, max_plate_nesting=1).loss(

@@ -30,10 +30,11 @@ def test_encode_numbers_hold_together(z16):
     z, eps = np.array(res["z"]), np.array(res["eps"])
     np.testing.assert_allclose(z, np.array(res["loc"]) + np.array(res["scale"]) * eps, atol=1e-3)
     # Recompute independently from the 28x28 input.
-    x = torch.from_numpy(to_mnist(_seven()).reshape(1, 784))
+    x = torch.from_numpy(to_mnist(_seven()).reshape(1, 784)).to(z16.ckpt.vae.device)
     loc, scale = z16.ckpt.vae.encode(x)
     assert kl_per_dim(loc, scale).sum().item() == pytest.approx(res["kl"], rel=1e-4)
-    lp = log_bernoulli(z16.ckpt.vae.decoder.logits(torch.tensor(res["z"], dtype=torch.float32)), x).sum(-1)
+    z = torch.tensor(res["z"], dtype=torch.float32, device=x.device)
+    lp = log_bernoulli(z16.ckpt.vae.decoder.logits(z), x).sum(-1)
     assert lp.mean().item() == pytest.approx(res["recon"], abs=0.05)
     assert res["input"] == b64(np.round(to_mnist(_seven()).reshape(784) * 255).astype(np.uint8))
 
@@ -65,7 +66,7 @@ def test_decode_point_at_a_digit_is_its_mean_decoded(z16):
     i = 123
     res = decode_point(z16, *map(float, z16.atlas.xy[i]))
     np.testing.assert_allclose(res["z"], z16.atlas.loc[i], atol=1e-4)
-    ref = z16.ckpt.vae.decode(torch.from_numpy(z16.atlas.loc[i][None]))[0].numpy()
+    ref = z16.ckpt.vae.decode(torch.from_numpy(z16.atlas.loc[i][None]))[0].cpu().numpy()
     np.testing.assert_allclose(res["probs"], ref, atol=1e-5)
     d = digit_info(z16, i)
     assert d["label"] == int(z16.atlas.labels[i])
@@ -83,7 +84,7 @@ def test_bundle_layout(z16):
     assert header["layers"] == len(z16.ckpt.config.hidden) + 1
     e = next(e for e in header["arrays"] if e["name"] == "W0")
     w0 = np.frombuffer(blob, np.float32, count=int(np.prod(e["shape"])), offset=4 + hlen + e["offset"])
-    np.testing.assert_array_equal(w0.reshape(e["shape"]), z16.ckpt.vae.decoder.net[0].weight.detach().numpy())
+    np.testing.assert_array_equal(w0.reshape(e["shape"]), z16.ckpt.vae.decoder.net[0].weight.detach().cpu().numpy())
 
 
 def test_app_never_imports_umap_or_numba():

@@ -22,7 +22,7 @@ def z16():
 @pytest.fixture(scope="module")
 def drawn(z16):
     canvas = _seven()
-    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784))
+    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(z16.ckpt.vae.device)  # the model's device
     return canvas, x, encode_drawing(z16, canvas, k=64, seed=3)
 
 
@@ -50,7 +50,7 @@ def test_each_sample_is_one_trace_elbo_loss_with_that_eps(z16, drawn):
     _, x, res = drawn
     vae = z16.ckpt.vae
     for s in (0, 5, 40):
-        z = torch.tensor([res["z"][s]], dtype=torch.float32)
+        z = torch.tensor([res["z"][s]], dtype=torch.float32, device=x.device)
         log_q = poutine.trace(vae.guide).get_trace(x).nodes["latent"]["fn"].log_prob(z).sum()
         model_tr = poutine.trace(poutine.condition(vae.model, data={"latent": z})).get_trace(x)
         loss = log_q - model_tr.log_prob_sum()  # what Trace_ELBO's one particle computes at this z
@@ -76,7 +76,7 @@ def test_each_sample_scored_as_pyro_scores_obs(z16, drawn):
     _, x, res = drawn
     vae = z16.ckpt.vae
     for s in (0, 17, 63):
-        z = torch.tensor([res["z"][s]], dtype=torch.float32)
+        z = torch.tensor([res["z"][s]], dtype=torch.float32, device=x.device)
         tr = poutine.trace(poutine.condition(vae.model, data={"latent": z})).get_trace(x)
         tr.compute_log_prob()
         assert tr.nodes["obs"]["log_prob_sum"].item() == pytest.approx(res["recon_samples"][s], abs=2e-3)
@@ -89,7 +89,7 @@ def test_kl_per_dim_matches_pyro_distributions_and_sums(z16, drawn):
     model_tr = poutine.trace(poutine.replay(vae.model, trace=guide_tr)).get_trace(x)
     q = guide_tr.nodes["latent"]["fn"].base_dist
     p = model_tr.nodes["latent"]["fn"].base_dist
-    kl = torch.distributions.kl_divergence(q, p)[0].detach().numpy()
+    kl = torch.distributions.kl_divergence(q, p)[0].detach().cpu().numpy()
     np.testing.assert_allclose(res["kl_dims"], kl, atol=1e-3)
     assert sum(res["kl_dims"]) == pytest.approx(res["kl"], abs=1e-3)
     assert 0 < res["active_dims"] <= z16.ckpt.config.z_dim
@@ -102,14 +102,14 @@ def test_reparameterized_sample_carries_gradients(z16, drawn):
     node = guide_tr.nodes["latent"]
     assert node["fn"].has_rsample and node["value"].requires_grad  # what SVI differentiates through
     # the panel's z is loc + scale * eps, and its gradients are those of the reconstruction term
-    loc = torch.tensor(res["loc"], requires_grad=True)
-    scale = torch.tensor(res["scale"], requires_grad=True)
-    z = loc + scale * torch.tensor(res["eps"])
+    loc = torch.tensor(res["loc"], device=x.device, requires_grad=True)
+    scale = torch.tensor(res["scale"], device=x.device, requires_grad=True)
+    z = loc + scale * torch.tensor(res["eps"], device=x.device)
     recon = torch.distributions.Bernoulli(probs=vae.decoder(z), validate_args=False).log_prob(
         x.expand(len(res["eps"]), 784)).sum(-1).mean()
     g_loc, g_scale = torch.autograd.grad(recon, (loc, scale))
-    np.testing.assert_allclose(res["grad_loc"], g_loc.numpy(), atol=2e-3, rtol=1e-2)
-    np.testing.assert_allclose(res["grad_scale"], g_scale.numpy(), atol=2e-3, rtol=1e-2)
+    np.testing.assert_allclose(res["grad_loc"], g_loc.cpu().numpy(), atol=2e-3, rtol=1e-2)
+    np.testing.assert_allclose(res["grad_scale"], g_scale.cpu().numpy(), atol=2e-3, rtol=1e-2)
     assert np.linalg.norm(res["grad_loc"]) > 0
 
 

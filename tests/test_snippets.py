@@ -13,8 +13,8 @@ from explorer.snippets import snippets_for
 
 
 def _context(vae):
-    x = (torch.rand(2, 784, generator=torch.Generator().manual_seed(0)) > 0.5).float() * 0.9
-    y = torch.nn.functional.one_hot(torch.tensor([3, 7]), 10).float()
+    x = ((torch.rand(2, 784, generator=torch.Generator().manual_seed(0)) > 0.5).float() * 0.9).to(vae.device)
+    y = torch.nn.functional.one_hot(torch.tensor([3, 7]), 10).float().to(vae.device)
     loc, scale = vae.encoder(vae.with_label(x, y if vae.config.labels else None))
     z = loc + scale * torch.randn_like(loc)
     return {"self": vae, "x": x, "y": y, "z": z.detach(), "loc": loc.detach(), "scale": scale.detach(),
@@ -39,6 +39,8 @@ def test_every_snippet_runs_in_a_pyro_context(name):
             with poutine.trace() as tr:
                 exec(line, ns)  # our own shipped line, run as a learner would paste it
             sites = {n for n, s in tr.trace.nodes.items() if s["type"] == "sample"}
+            # on the model's device (on a GPU a CPU tensor here would break the model it is pasted into)
+            assert all(tr.trace.nodes[n]["value"].device == vae.device for n in sites), key
         else:  # whole steps: they run model and guide themselves
             exec(line, ns)
             sites = set()
