@@ -235,3 +235,20 @@ def test_the_servers_cpu_kernels_are_chosen_before_torch_and_leave_answers_alone
     for key, (enc, lp) in runs["avx512"].items():
         assert_same_answer(runs["avx2"][key][0], enc)
         assert runs["avx2"][key][1]["log_px"] == pytest.approx(lp["log_px"], abs=NATS)
+
+
+@pytest.mark.parametrize(("cores", "lanes"), [(1, (1, 1)), (2, (2, 1)), (16, (2, 2)), (64, (2, 2))])
+def test_lanes_stay_few_however_many_cores(cores, lanes):
+    """One lane per core let 16 threads fight over one interpreter lock (200 students: a stroke p95 of
+    1.7 s on 16 cores); the batchers keep to 2 lanes each, and a stroke keeps a core log p(x) cannot take."""
+    from fastapi.testclient import TestClient
+
+    from explorer.app.server import create_server
+    from explorer.registry import ModelRegistry
+
+    with TestClient(create_server(ModelRegistry(load_model("mnist-z2")), cores=cores)) as c:
+        body = {"width": 40, "height": 40, "pixels": base64.b64encode(bytes([0] * 1000 + [255] * 600)).decode()}
+        for route in ("encode", "logpx"):
+            assert c.post(f"/api/models/mnist-z2/{route}", json=body).status_code == 200
+        stats = c.get("/api/batches").json()
+    assert (stats["mnist-z2/encode"]["lanes"], stats["mnist-z2/logpx"]["lanes"]) == lanes

@@ -3,8 +3,9 @@
 The model computations are admitted before their bodies are read. Each client (its login session, or
 its address, and the tab it names) may have at most ``per_client`` of them queued or running: more is a
 429. Drawings (encode, log p(x)) go to the routes' batchers (:mod:`explorer.app.batching`), which
-decide how many run at once (encodes on ``cores`` lanes, log p(x) on ``cores - 1``, so a stroke always
-finds a core that log p(x) cannot fill); admission only bounds how many are in flight. Other light work
+decide how many run at once (:data:`LANES`: encodes on up to 2 lanes, log p(x) on up to ``cores - 1``
+and at most 2, so a stroke always finds a core that log p(x) cannot fill); admission only bounds how many
+are in flight. Other light work
 (a drag check, the tools) has ``cores`` slots, heavy work (step 6's Adam steps) ``cores - 1``. Hovers are
 lookups answered on the event loop, bounded per tab only. Each bound is a queue: beyond it, a 503. Both
 say ``Retry-After``, and the page then says "the server is busy, retrying…" and retries.
@@ -28,6 +29,11 @@ HEAVY = {"step"}
 # Computed by the routes' batchers (explorer.app.batching), which decide how many run at once: admission
 # takes no slot for them, but bounds how many may be in flight at once.
 BATCHED = {"encode": "light", "logpx": "heavy"}
+# Lanes (computing threads) per batcher and process, whatever the core count. More lanes than this only
+# contend for the process's interpreter lock: with 16 (one per core, as before) 200 students got a stroke
+# p95 of 1.7-2.4 s and 7-13 % refused, on an H200 machine's 16 cores and here with 16 lanes on 2 cores,
+# against 0.16 s and 0.1 % with these (README, "The GPU"). A machine with more cores runs --workers.
+LANES = {"encode": 2, "logpx": 2}
 LOOKUP = "digit/"  # hovers: lookups answered on the event loop, bounded per tab only
 _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -41,6 +47,7 @@ class Policy:
         cores = max(1, cores or os.cpu_count() or 1)
         self.per_client, self.wait_timeout = per_client, wait_timeout
         self.slots = {"light": cores, "heavy": max(1, cores - 1)}
+        self.lanes = {"encode": min(cores, LANES["encode"]), "logpx": max(1, min(cores - 1, LANES["logpx"]))}
         self.queue_cap = {"light": light_queue, "heavy": heavy_queue, "encode": encode_queue, "logpx": logpx_queue}
         self.sem: dict[str, asyncio.Semaphore] = {}
         self.waiting: Counter[str] = Counter()

@@ -49,7 +49,7 @@ class Batcher:
         n = sum(self.sizes.values())
         items = sum(s * c for s, c in self.sizes.items())
         return {"batches": n, "items": items, "largest": max(self.sizes, default=0), "queued": len(self.queue),
-                "queued_cost": self.queued_cost, "busy_lanes": self.busy}
+                "queued_cost": self.queued_cost, "lanes": self.lanes, "busy_lanes": self.busy}
 
     async def submit(self, item: Any) -> Any:
         """The answer for ``item`` (an exception raised by ``compute`` for it is raised here)."""

@@ -132,7 +132,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         key = (m.name, kind)
         if key not in batchers:
             many = _inference().encode_drawings if kind == "encode" else _inference().log_px_drawings
-            lanes = policy.slots["light" if kind == "encode" else "heavy"]
+            lanes = policy.lanes[kind]
 
             def compute(items: list[tuple[EncodeRequest, np.ndarray]]) -> list[Any]:
                 answers: list[Any] = [STALE if r.session and latest.is_stale(r.session, r.seq) else None
