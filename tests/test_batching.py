@@ -123,7 +123,8 @@ def test_batcher_groups_what_waits_and_answers_each_its_own():
     assert seen == [[0], [1, 2, 3, 4], [5, 6]]  # alone at once, then up to max_batch of what waited
     assert results[:3] == [0, 10, 20] and results[4:] == [40, 50, 60]
     assert isinstance(results[3], ValueError) and str(results[3]) == "bad 3"
-    assert b.stats() == {"batches": 3, "items": 7, "largest": 4, "queued": 0, "queued_cost": 0, "busy_lanes": 0}
+    assert b.stats() == {"batches": 3, "items": 7, "largest": 4, "queued": 0, "queued_cost": 0, "lanes": 1,
+                         "busy_lanes": 0}
 
 
 def test_batcher_refuses_work_past_its_budget_and_takes_it_again_later():

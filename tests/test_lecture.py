@@ -91,7 +91,7 @@ def test_backprop_step_and_the_chosen_label_in_the_page(page):
     page.select_option("[data-vx=observed]", "3")
     page.wait_for_function("window.vx.lastEncode.label === 3 && !window.vx.inflight", timeout=20_000)
     assert "observes the y you chose, 3" in page.locator("[data-vx=labelprobs]").inner_text()
-    assert "OneHotCategorical(probs=torch.full" in page.locator("[data-vx=labelcard] code").inner_text()
+    assert "OneHotCategorical(probs=x.new_full" in page.locator("[data-vx=labelcard] code").inner_text()
 
 
 def test_estimator_switch_and_new_eps_show_monte_carlo_as_such(page):
