@@ -94,6 +94,29 @@ def varied_drawings() -> list[np.ndarray]:
     return [seven_canvas()] + [np.frombuffer(base64.b64decode(p), np.uint8).reshape(140, 140) for p in strokes]
 
 
+ANSWER_IMAGES = {"input", "mean_img", "samples_img", "styles", "image", "images"}  # base64 bytes or lists
+ROUNDED = {"pixel_nats": 1e-3}  # sent to 3 decimals: a rounding flip is one unit
+
+
+def assert_same_answer(got: dict, ref: dict, nats: float, rtol: float) -> None:
+    """Two answers of the app are the same: every field present in both; words, counts and the random
+    numbers (eps) exact; images within one grey level; every other number within ``nats`` and ``rtol``."""
+    assert got.keys() == ref.keys()
+    for key, a in ref.items():
+        b = got[key]
+        if key in ANSWER_IMAGES:
+            x, y = (np.frombuffer(base64.b64decode(v), np.uint8).astype(int) if isinstance(v, str)
+                    else np.asarray(v, int) for v in (a, b))
+            assert x.shape == y.shape and np.abs(x - y).max() <= 1, key
+        elif key == "eps" or isinstance(a, str | int | bool) or a is None:
+            assert a == b, key
+        elif isinstance(a, float) and np.isnan(a):
+            assert np.isnan(b), key
+        else:
+            np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=rtol,
+                                       atol=nats + ROUNDED.get(key, 0), err_msg=key)
+
+
 def bar_drawing(fill: int = 255) -> str:
     """A 40 x 40 drawing, a vertical bar of ink ``fill``, as base64 bytes (what a route takes as pixels)."""
     ink = np.zeros((40, 40), np.uint8)

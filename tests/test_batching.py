@@ -22,11 +22,10 @@ from explorer.preprocess import BlankDrawingError, to_mnist
 from explorer.registry import load_model
 
 from conftest import ROOT, AppProcess, varied_drawings
+from conftest import assert_same_answer as same_answer
 
 MODELS = ["mnist-z2", "mnist-z16", "mnist-z50", "mnist-cvae-z16"]
-IMAGES = {"input", "mean_img", "samples_img", "styles"}
 NATS = 5e-4  # float32 rounding of sums over 784 pixels: measured at most 1.5e-4 nats
-ROUNDING = {"pixel_nats": 1e-3}  # sent to 3 decimals: a rounding flip is one unit
 
 
 def run(main):
@@ -44,22 +43,8 @@ def run(main):
 
 
 def assert_same_answer(batched: dict, alone: dict) -> None:
-    """The same answer: every field present in both; words, counts and the random numbers (eps) exact;
-    images within one grey level; every number in nats within float32 rounding."""
-    assert batched.keys() == alone.keys()
-    for key, a in alone.items():
-        b = batched[key]
-        if key in IMAGES:
-            x = np.frombuffer(base64.b64decode(a), np.uint8).astype(int)
-            y = np.frombuffer(base64.b64decode(b), np.uint8).astype(int)
-            assert x.shape == y.shape and np.abs(x - y).max() <= 1, key
-        elif key == "eps" or isinstance(a, str | int | bool) or a is None:
-            assert a == b, key
-        elif isinstance(a, float) and np.isnan(a):
-            assert np.isnan(b), key
-        else:
-            np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-5,
-                                       atol=NATS + ROUNDING.get(key, 0), err_msg=key)
+    """The same answer to float32 rounding (:func:`conftest.assert_same_answer`)."""
+    same_answer(batched, alone, nats=NATS, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", MODELS)
