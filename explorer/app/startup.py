@@ -48,13 +48,19 @@ class ServeError(RuntimeError):
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``; a clear :class:`ServeError` if the port is taken."""
+    """A listening TCP socket on ``host:port``; a clear :class:`ServeError` if the port is taken.
+
+    Made as a TCP socket by name (``IPPROTO_TCP``, with ``TCP_NODELAY``, which its connections inherit):
+    asyncio turns Nagle's algorithm off only on connections whose protocol says TCP, and with it on, a
+    response's body waited for the client's delayed ACK of its headers: 40 ms on every request after the
+    first on a kept-alive connection."""
     try:
         family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise ServeError(f"cannot listen on {host}: {exc.strerror}") from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind(addr)
         sock.listen(2048)
