@@ -52,7 +52,8 @@ def test_closing_tabs_frees_their_state(browser, app_server, client):
         draw_stroke(pg, SEVEN)
         pg.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
         assert client.get("/api/health").json()["sessions"] >= base + 1
-        pg.close(run_before_unload=True)
+        with pg.expect_event("close", timeout=10_000):  # closed as a tab is: its pagehide (the goodbye
+            pg.close(run_before_unload=True)              # beacon) runs before the context goes
         ctx.close()
     # the goodbye beacon is sent on pagehide; give the server a moment to read it
     import time
