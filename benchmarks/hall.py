@@ -28,7 +28,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import urlencode, urlparse
@@ -281,12 +280,14 @@ def pct(v: list[float], q: float) -> float:
     return float(np.percentile(v, q)) if v else float("nan")
 
 
-def _devices(url: str) -> str:
-    """Where the server's models ran, from its health answer."""
+def _devices(url: str, auth: bool) -> str:
+    """Where the server's models ran, from its health answer (logged in first when the server asks)."""
     try:
-        with urllib.request.urlopen(f"{url}/api/health", timeout=10) as r:
-            return str(json.load(r).get("devices", "not reported"))
-    except (OSError, ValueError) as exc:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            if auth:
+                c.post("/login", data={"username": AUTH[0], "password": AUTH[1]})
+            return str(c.get("/api/health").raise_for_status().json().get("devices", "not reported"))
+    except (httpx.HTTPError, ValueError) as exc:
         return f"unknown ({type(exc).__name__})"
 
 
@@ -327,7 +328,7 @@ def main() -> None:
     try:
         res = asyncio.run(hall(url, users, seconds, warmup, args.model, args.stroke_gap, args.auth,
                                proc.pid if proc else None, raw=args.client == "raw"))
-        served_on = _devices(url)
+        served_on = _devices(url, args.auth)
     finally:
         if proc:
             proc.terminate()
