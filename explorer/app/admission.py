@@ -26,13 +26,11 @@ from explorer.app.middleware import ASGIApp, respond
 
 _COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|step|interpolate|traverse|prior|decode|digit/\d+|warm)$")
 HEAVY = {"step"}
-# Computed by the routes' batchers (explorer.app.batching), which decide how many run at once: admission
-# takes no slot for them, but bounds how many may be in flight at once.
-BATCHED = {"encode": "light", "logpx": "heavy"}
-# Lanes (computing threads) per batcher and process, whatever the core count. More lanes than this only
-# contend for the process's interpreter lock: with 16 (one per core, as before) 200 students got a stroke
-# p95 of 1.7-2.4 s and 7-13 % refused, on an H200 machine's 16 cores and here with 16 lanes on 2 cores,
-# against 0.16 s and 0.1 % with these (README, "The GPU"). A machine with more cores runs --workers.
+# The routes computed by batchers (explorer.app.batching): admission takes no slot for them, but bounds how
+# many may be in flight at once. Their lanes (computing threads) per batcher and process, whatever the
+# core count: more lanes only contend for the process's interpreter lock. With one per core (as before)
+# 200 students got a stroke p95 of 1.7-2.4 s and 7-13 % refused, on an H200 machine's 16 cores and here
+# with 16 lanes on 2 cores, against 0.16 s and 0.1 % with these (README, "The GPU"). More cores: --workers.
 LANES = {"encode": 2, "logpx": 2}
 LOOKUP = "digit/"  # hovers: lookups answered on the event loop, bounded per tab only
 _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -86,7 +84,7 @@ class Admission:
         if m is None or m.group(1) == "warm":
             return await self.app(scope, receive, send)
         p, route = self.p, m.group(1)
-        kind = route if route in BATCHED else "lookup" if route.startswith(LOOKUP) else \
+        kind = route if route in LANES else "lookup" if route.startswith(LOOKUP) else \
             "heavy" if route in HEAVY else "light"
         client = self.client_key(scope)
         if p.inflight[client] >= p.per_client:
