@@ -238,3 +238,32 @@ def test_lanes_stay_few_however_many_cores(cores, lanes):
             assert c.post(f"/api/models/mnist-z2/{route}", json=body).status_code == 200
         stats = c.get("/api/batches").json()
     assert (stats["mnist-z2/encode"]["lanes"], stats["mnist-z2/logpx"]["lanes"]) == lanes
+
+
+def test_a_refusal_is_held_so_a_script_ignoring_retry_after_slows_down():
+    """A 429 comes after the policy's hold (a page waits its Retry-After anyway); the app behind is not run.
+    Without the hold, 20 scripts asking again at once had ~1,000 requests a second refused."""
+    import time
+
+    from explorer.app.admission import Admission, Policy
+
+    async def app(scope, receive, send):
+        raise AssertionError("a refused request reached the app")
+
+    policy = Policy(cores=2, refusal_hold=0.2)
+    scope = {"type": "http", "path": "/api/models/mnist-z2/encode", "headers": [(b"x-vx-tab", b"tab1")],
+             "client": ("127.0.0.1", 5000)}
+    policy.inflight[Admission.client_key(scope)] = policy.per_client  # this tab already has 3 in flight
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def main():
+        t0 = time.perf_counter()
+        await Admission(app, policy)(scope, None, send)
+        return time.perf_counter() - t0
+
+    held = run(main)
+    assert sent[0]["status"] == 429 and (b"retry-after", b"1") in sent[0]["headers"]
+    assert held >= 0.2 and policy.refused[429] == 1

@@ -41,9 +41,13 @@ class Policy:
 
     def __init__(self, cores: int | None = None, per_client: int = 3, light_queue: int = 64,
                  heavy_queue: int = 4, encode_queue: int = 160, logpx_queue: int = 96,
-                 wait_timeout: float = 30.0) -> None:
+                 wait_timeout: float = 30.0, refusal_hold: float = 0.25) -> None:
         cores = max(1, cores or os.cpu_count() or 1)
         self.per_client, self.wait_timeout = per_client, wait_timeout
+        # A refusal is sent after this many seconds: a page waits its Retry-After (1 s or more) anyway, while
+        # a script that asks again at once, ignoring it, is slowed to a few requests a second per connection
+        # (20 such scripts had the server refuse ~1,000 requests a second, and an innocent stroke took 2-3x).
+        self.refusal_hold = refusal_hold
         self.slots = {"light": cores, "heavy": max(1, cores - 1)}
         self.lanes = {"encode": min(cores, LANES["encode"]), "logpx": max(1, min(cores - 1, LANES["logpx"]))}
         self.queue_cap = {"light": light_queue, "heavy": heavy_queue, "encode": encode_queue, "logpx": logpx_queue}
@@ -88,12 +92,9 @@ class Admission:
             "heavy" if route in HEAVY else "light"
         client = self.client_key(scope)
         if p.inflight[client] >= p.per_client:
-            p.refused[429] += 1
-            return await respond(send, 429, "too many requests from this tab at once: wait for the answers",
-                                 [(b"retry-after", b"1")])
+            return await self._refuse(send, 429, "too many requests from this tab at once: wait for the answers")
         if kind in p.queue_cap and p.waiting[kind] >= p.queue_cap[kind]:
-            p.refused[503] += 1
-            return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"1")])
+            return await self._refuse(send, 503, "the server is busy: try again in a moment")
         p.inflight[client] += 1
         try:
             if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
@@ -108,6 +109,12 @@ class Admission:
             if p.inflight[client] <= 0:
                 del p.inflight[client]
 
+    async def _refuse(self, send: Callable, status: int, detail: str, retry_after: int = 1) -> None:
+        """A 429 or 503 with ``Retry-After``, sent after the policy's refusal hold."""
+        self.p.refused[status] += 1
+        await asyncio.sleep(self.p.refusal_hold)
+        await respond(send, status, detail, [(b"retry-after", str(retry_after).encode())])
+
     async def _in_slot(self, kind: str, scope: dict, receive: Callable, send: Callable) -> None:
         """Wait for one of ``kind``'s slots (a 503 after ``wait_timeout``), then run the request in it."""
         p, sem = self.p, self._semaphore(kind)
@@ -115,8 +122,7 @@ class Admission:
         try:
             await asyncio.wait_for(sem.acquire(), p.wait_timeout)
         except TimeoutError:
-            p.refused[503] += 1
-            return await respond(send, 503, "the server is busy: try again in a moment", [(b"retry-after", b"2")])
+            return await self._refuse(send, 503, "the server is busy: try again in a moment", retry_after=2)
         finally:
             p.waiting[kind] -= 1
         try:
