@@ -56,6 +56,11 @@ class Policy:
         self.inflight: Counter[str] = Counter()
         self.refused: Counter[int] = Counter()  # by status
 
+    async def refuse(self, status: int) -> None:
+        """Count a refusal (429 or 503) and hold it for :attr:`refusal_hold` seconds before it is sent."""
+        self.refused[status] += 1
+        await asyncio.sleep(self.refusal_hold)
+
     def counts(self) -> dict[str, object]:
         return {"waiting": dict(self.waiting), "clients": len(self.inflight),
                 "refused": {str(k): v for k, v in self.refused.items()}}
@@ -111,8 +116,7 @@ class Admission:
 
     async def _refuse(self, send: Callable, status: int, detail: str, retry_after: int = 1) -> None:
         """A 429 or 503 with ``Retry-After``, sent after the policy's refusal hold."""
-        self.p.refused[status] += 1
-        await asyncio.sleep(self.p.refusal_hold)
+        await self.p.refuse(status)
         await respond(send, status, detail, [(b"retry-after", str(retry_after).encode())])
 
     async def _in_slot(self, kind: str, scope: dict, receive: Callable, send: Callable) -> None:

@@ -14,7 +14,6 @@ decoder and backward pass for all; each answer is the one its drawing gets alone
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -161,8 +160,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         try:
             return await batcher(m, kind).submit((req, canvas))
         except Busy:
-            policy.refused[503] += 1
-            await asyncio.sleep(policy.refusal_hold)  # as admission's refusals (explorer.app.admission.Policy)
+            await policy.refuse(503)  # counted and held as admission's refusals are
             return JSONResponse({"detail": "the server is busy: try again in a moment"}, 503,
                                 headers={"Retry-After": "1"})
         except BlankDrawingError as exc:
