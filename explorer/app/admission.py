@@ -32,6 +32,7 @@ HEAVY = {"step"}
 # 200 students got a stroke p95 of 1.7-2.4 s and 7-13 % refused, on an H200 machine's 16 cores and here
 # with 16 lanes on 2 cores, against 0.16 s and 0.1 % with these (README, "The GPU"). More cores: --workers.
 LANES = {"encode": 2, "logpx": 2}
+BUSY = "the server is busy: try again in a moment"  # every 503 of a full queue says this
 LOOKUP = "digit/"  # hovers: lookups answered on the event loop, bounded per tab only
 _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -99,7 +100,7 @@ class Admission:
         if p.inflight[client] >= p.per_client:
             return await self._refuse(send, 429, "too many requests from this tab at once: wait for the answers")
         if kind in p.queue_cap and p.waiting[kind] >= p.queue_cap[kind]:
-            return await self._refuse(send, 503, "the server is busy: try again in a moment")
+            return await self._refuse(send, 503, BUSY)
         p.inflight[client] += 1
         try:
             if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
@@ -126,7 +127,7 @@ class Admission:
         try:
             await asyncio.wait_for(sem.acquire(), p.wait_timeout)
         except TimeoutError:
-            return await self._refuse(send, 503, "the server is busy: try again in a moment", retry_after=2)
+            return await self._refuse(send, 503, BUSY, retry_after=2)
         finally:
             p.waiting[kind] -= 1
         try:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from explorer.app.admission import Policy
+from explorer.app.admission import BUSY, Policy
 from explorer.app.batching import Batcher, Busy
 from explorer.app.bundle import bundle_of
 from explorer.app.schemas import (
@@ -161,7 +161,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             return await batcher(m, kind).submit((req, canvas))
         except Busy:
             await policy.refuse(503)  # counted and held as admission's refusals are
-            return JSONResponse({"detail": "the server is busy: try again in a moment"}, 503,
+            return JSONResponse({"detail": BUSY}, 503,
                                 headers={"Retry-After": "1"})
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)})
