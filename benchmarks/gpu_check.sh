@@ -2,13 +2,13 @@
 # The GPU's figures (README, "The GPU"): on a machine with CUDA and the project's dependencies, run the
 # test suite (the browser tests aside) and the hall load tool with the server on the GPU, plus the same
 # hall on that machine's CPU as its baseline. Each step has its own time limit; logs go to $OUT (or
-# ./gpu-logs). The tests take ~6 minutes on an H200 machine, the three halls ~4: run them as two calls
-# where one command may run 10 minutes.
+# ./gpu-logs). With pytest-xdist there the suite runs a file per worker (~2 minutes on a 16-core H200
+# machine); the four halls take ~75 s each at their default 45 s measured.
 # Usage: bash benchmarks/gpu_check.sh [tests|hall|all] [SECONDS_PER_HALL]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
-secs="${2:-60}"
+secs="${2:-45}"
 out="${OUT:-gpu-logs}"
 mkdir -p "$out"
 py="${PYTHON:-python3}"
@@ -20,18 +20,19 @@ export PYTHONUNBUFFERED=1
 } 2>&1 | tee "$out/machine.txt"
 
 if [ "$what" != hall ]; then
-  echo "== tests/test_cuda.py"
-  timeout 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/test_cuda.log" | tail -15
-  echo "== the suite, browser tests aside (no Chromium there)"
-  timeout 450 "$py" -m pytest -q -p no:cacheprovider -m "not browser" --ignore=tests/test_cuda.py --tb=short \
-    --durations=10 2>&1 | tee "$out/suite.log" | tail -40
+  par=()
+  if "$py" -c "import xdist" 2>/dev/null; then par+=(-n "${WORKERS:-8}" --dist loadfile); fi
+  if "$py" -c "import pytest_timeout" 2>/dev/null; then par+=(--timeout 200); fi
+  echo "== the suite with tests/test_cuda.py, browser tests aside (no Chromium there): ${par[*]}"
+  timeout 300 "$py" -m pytest -q -p no:cacheprovider -m "not browser" --tb=short -rs --durations=15 \
+    "${par[@]}" 2>&1 | tee "$out/suite.log" | tail -60
 fi
 
 if [ "$what" != tests ]; then
-  for run in "cuda 200" "cpu 200" "cuda 50"; do
+  for run in "cuda 200 httpx" "cpu 200 httpx" "cuda 50 httpx" "cuda 200 raw"; do
     set -- $run
-    echo "== hall: $2 students, server on $1"
-    timeout $((secs + 90)) "$py" benchmarks/hall.py --device "$1" --users "$2" --seconds "$secs" --warmup 10 \
-      2>&1 | tee "$out/hall-$1-$2.log"
+    echo "== hall: $2 students ($3 client), server on $1"
+    timeout $((secs + 90)) "$py" benchmarks/hall.py --auth --device "$1" --users "$2" --client "$3" \
+      --seconds "$secs" --warmup 10 2>&1 | tee "$out/hall-$1-$2-$3.log"
   done
 fi
