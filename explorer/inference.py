@@ -6,7 +6,6 @@ all users) and uses its torch model, ``m.ckpt.vae``.
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -24,53 +23,16 @@ from explorer.elbo import (
     log_normal_std,
     log_weights_each,
 )
+from explorer.estimates import grad_norm_estimate, mean_se
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 from explorer.registry import Loaded
+from explorer.wire import b64, rounded, to_u8
 
 MAX_COORD = 1e6  # map positions beyond this are refused (a 2-D latent map decodes z = the position)
 
 
-def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
-    a = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else probs
-    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
-
-
-def b64(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
-
-
-def _r(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
-    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-    return np.round(a.astype(np.float64), nd).tolist()
-
-
 ESTIMATORS = ("trace", "meanfield")  # Pyro's Trace_ELBO (Monte Carlo KL), TraceMeanField_ELBO (closed-form KL)
-
-
-def _mean_se(v: torch.Tensor) -> tuple[float, float]:
-    """Mean and its standard error over the first dimension (NaN s.e. for one value)."""
-    n = v.shape[0]
-    return float(v.mean()), float(v.std() / math.sqrt(n)) if n > 1 else float("nan")
-
-
-def grad_norm_estimate(g: torch.Tensor, boot: int = 200, seed: int = 0) -> tuple[float, float, float]:
-    """From per-sample gradients ``g`` ``(K, d)``: an unbiased estimate of ||E g|| (the U-statistic
-    sum_{i != j} g_i . g_j / (K (K - 1)), square-rooted at 0), its bootstrap s.e., and the plain norm of
-    the mean, which is biased upward by the samples' noise."""
-    k = g.shape[0]
-    naive = float(g.mean(0).norm())
-    if k < 2:
-        return naive, float("nan"), naive
-
-    def unbiased(x: torch.Tensor) -> torch.Tensor:
-        s = x.sum(-2)
-        return ((s * s).sum(-1) - (x * x).sum((-1, -2))) / (k * (k - 1))
-
-    est = float(unbiased(g).clamp_min(0).sqrt())
-    idx = torch.randint(0, k, (boot, k), generator=torch.Generator().manual_seed(seed))
-    reps = unbiased(g[idx]).clamp_min(0).sqrt()
-    return est, float(reps.std()), naive
 
 
 @dataclass(frozen=True)
@@ -150,7 +112,7 @@ def _prepare(m: Loaded, d: Drawing, max_k: int) -> tuple[torch.Tensor, torch.Ten
     if not 0 <= chosen < vae.config.labels:
         raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
     y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
-    return x, y, {"label": chosen, "label_probs": _r(probs_y), "log_py": -math.log(vae.config.labels)}
+    return x, y, {"label": chosen, "label_probs": rounded(probs_y), "log_py": -math.log(vae.config.labels)}
 
 
 @dataclass(frozen=True)
@@ -237,40 +199,40 @@ def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, sc
     kl_dims = kl_per_dim(loc, scale)[0]
     kl = kl_dims.sum()
     kl_samples = log_normal(z, loc, scale) - log_normal_std(z)  # (k,) log q(z|x) - log p(z)
-    recon_mean, recon_se = _mean_se(recon)
-    kl_mc, kl_mc_se = _mean_se(kl_samples)
+    recon_mean, recon_se = mean_se(recon)
+    kl_mc, kl_mc_se = mean_se(kl_samples)
     samples = recon - kl_samples + log_py if d.estimator == "trace" else recon - kl + log_py
-    elbo, elbo_se = _mean_se(samples)
+    elbo, elbo_se = mean_se(samples)
     return {
         "model": m.name,
         "seed": seed,
         "k": k,
         "estimator": d.estimator,
         "input": b64(to_u8(x.reshape(784))),
-        "loc": _r(loc[0]),
-        "scale": _r(scale[0]),
-        "eps": _r(eps, 6),
-        "z": _r(z, 6),
-        "grad_loc": _r(g_loc.mean(0)),
-        "grad_scale": _r(g_scale.mean(0)),
+        "loc": rounded(loc[0]),
+        "scale": rounded(scale[0]),
+        "eps": rounded(eps, 6),
+        "z": rounded(z, 6),
+        "grad_loc": rounded(g_loc.mean(0)),
+        "grad_scale": rounded(g_scale.mean(0)),
         "grad_loc_norm": loc_norm, "grad_loc_norm_se": loc_norm_se, "grad_loc_norm_naive": loc_naive,
         "grad_scale_norm": scale_norm, "grad_scale_norm_se": scale_norm_se, "grad_scale_norm_naive": scale_naive,
         "mean_img": b64(to_u8(mean_probs)),
         "samples_img": b64(to_u8(probs)),
-        "mean_xy": _r(xy[0]),
-        "samples_xy": _r(xy[1:]),
+        "mean_xy": rounded(xy[0]),
+        "samples_xy": rounded(xy[1:]),
         "recon": recon_mean,
         "recon_se": recon_se,
-        "recon_samples": _r(recon, 4),
-        "pixel_nats": _r(-per_pixel.mean(0), 3),
+        "recon_samples": rounded(recon, 4),
+        "pixel_nats": rounded(-per_pixel.mean(0), 3),
         "kl": float(kl),
         "kl_mc": kl_mc,
         "kl_mc_se": kl_mc_se,
-        "kl_dims": _r(kl_dims),
+        "kl_dims": rounded(kl_dims),
         "elbo": elbo,
         "elbo_se": elbo_se,
         "elbo_sd": float(samples.std()) if k > 1 else float("nan"),
-        "elbo_samples": _r(samples, 4),
+        "elbo_samples": rounded(samples, 4),
         "active_dims": m.active_dims,
         **extra,
     }
@@ -324,7 +286,7 @@ def prior_samples(m: Loaded, n: int = PRIOR_N, seed: int = 0, label: int | None 
     if m.config.labels:
         y = (one_hot(torch.arange(n) % 10, 10) if label is None else label_onehot(m, label, n))
     probs = m.ckpt.vae.decode(z, y)
-    return {"model": m.name, "seed": int(seed), "n": n, "z": _r(z), "xy": _r(m.atlas.forward(z.numpy())),
+    return {"model": m.name, "seed": int(seed), "n": n, "z": rounded(z), "xy": rounded(m.atlas.forward(z.numpy())),
             "images": b64(to_u8(probs))}
 
 
@@ -336,8 +298,8 @@ def decode_point(m: Loaded, x: float, y: float, label: int | None = None) -> dic
         raise ValueError(f"map coordinates must be finite numbers within ±{MAX_COORD:g}")
     z, region = m.atlas.inverse(np.array([[x, y]]))
     probs = m.ckpt.vae.decode(torch.from_numpy(z), label_onehot(m, label))[0]
-    return {"z": _r(z[0], 6), "region": REGIONS[int(region[0])],
-            "image": to_u8(probs).tolist(), "probs": _r(probs, 6)}
+    return {"z": rounded(z[0], 6), "region": REGIONS[int(region[0])],
+            "image": to_u8(probs).tolist(), "probs": rounded(probs, 6)}
 
 
 @torch.no_grad()
@@ -348,8 +310,8 @@ def digit_info(m: Loaded, index: int) -> dict[str, Any]:
         raise IndexError(f"digit index must be in 0..{n - 1}, got {index}")
     loc = m.atlas.loc[index]
     return {"index": index, "label": int(m.atlas.labels[index]), "thumb": b64(m.atlas.thumbs[index]),
-            "recon": b64(reconstructions(m)[index]), "loc": _r(loc), "scale": _r(m.atlas.scale[index]),
-            "xy": _r(m.atlas.xy[index])}
+            "recon": b64(reconstructions(m)[index]), "loc": rounded(loc), "scale": rounded(m.atlas.scale[index]),
+            "xy": rounded(m.atlas.xy[index])}
 
 
 @torch.no_grad()

@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw
 
 from explorer.app.bundle import make_bundle
 from explorer.constants import REGIONS, page_constants
-from explorer.inference import to_u8
 from explorer.preprocess import to_mnist
 from explorer.registry import load_model
+from explorer.wire import to_u8
 
 from conftest import SEVEN, draw_stroke
 

@@ -6,9 +6,10 @@ import torch
 
 from explorer.app.bundle import make_bundle
 from explorer.elbo import kl_per_dim, log_bernoulli
-from explorer.inference import b64, decode_point, digit_info, encode_drawing
+from explorer.inference import decode_point, digit_info, encode_drawing
 from explorer.preprocess import BlankDrawingError, to_mnist
 from explorer.registry import load_model
+from explorer.wire import b64
 
 from conftest import seven_canvas as _seven
 

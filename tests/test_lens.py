@@ -60,7 +60,7 @@ def test_each_sample_is_one_trace_elbo_loss_with_that_eps(z16, drawn):
 def test_gradient_norms_are_unbiased_estimates(z16):
     """The plain norm of a K-sample mean gradient is biased upward; the panel's estimate is not: over
     small K it agrees with the norm from K = 64 x 40 samples, where the naive one is too high."""
-    from explorer.inference import grad_norm_estimate
+    from explorer.estimates import grad_norm_estimate
 
     g = torch.randn(4096, 8, generator=torch.Generator().manual_seed(0)) + torch.tensor([0.3] * 8)
     truth = float(torch.tensor([0.3] * 8).norm())

@@ -1,0 +1,25 @@
+"""How numbers and images travel to the page: images as base64 of uint8 grey levels, numbers rounded."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import torch
+
+
+def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Pixel probabilities in [0, 1], any shape, as grey levels 0..255 (uint8) of the same shape."""
+    a = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else probs
+    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+
+def b64(a: np.ndarray) -> str:
+    """The array's bytes (C order) as ASCII base64."""
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def rounded(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
+    """The array as nested lists of floats rounded to ``nd`` decimals (JSON for the page)."""
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    return np.round(a.astype(np.float64), nd).tolist()
