@@ -10,8 +10,10 @@ is exercised: overtaken live encodes are answered "stale". With ``--auth`` every
 
 Printed, for the measured window only (the warm-up excluded from every figure): per-route p50/p95/p99,
 answered / stale / refused (429, 503) / errors, the generator's own send lag (how late it sent against
-its schedule: if that is large, the generator is the bottleneck and the figures are void), and the
-server's memory at the start and end of the window. Loopback only; bounded in users (<= 400) and time.
+its schedule: if that is large, the generator is the bottleneck and the figures are void), the CPU
+used by the server, by the generator, by anything else on the machine and by its host (steal: a VM's
+cores taken away; this and the generator's lag say whether the machine was quiet), and the server's
+memory at the start and end of the window. Loopback only; bounded in users (<= 400) and time.
 Nothing is asserted.
 """
 
@@ -74,6 +76,15 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
             fields = f.read().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds so far of the whole machine, all cores: (busy, stolen by the host), Linux's /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]  # user, nice, system, irq, softirq (guest time is inside user)
+    steal = v[7] if len(v) > 7 else 0
+    return busy / os.sysconf("SC_CLK_TCK"), steal / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -260,20 +271,23 @@ async def hall(url: str, users: int, seconds: float, warmup: float, model: str, 
     t0 = time.perf_counter()
     tally = Tally(t0 + warmup, t0 + warmup + seconds)
 
-    async def reading_at(when: float) -> tuple[float, float, float]:
+    async def reading_at(when: float) -> tuple[float, float, float, float, float]:
         await asyncio.sleep(max(0.0, when - time.perf_counter()))
-        mine = cpu_seconds(os.getpid())
+        mine, (busy, steal) = cpu_seconds(os.getpid()), machine_seconds()
         if not pid:
-            return float("nan"), float("nan"), mine
-        return rss_mb(pid), cpu_seconds(pid, children=True), mine
+            return float("nan"), float("nan"), mine, busy, steal
+        return rss_mb(pid), cpu_seconds(pid, children=True), mine, busy, steal
 
-    # the memory and CPU of the server's processes (its workers and log p(x) processes included), and the
-    # generator's own CPU, at the start and the end of the measured window
+    # the memory and CPU of the server's processes (its workers and log p(x) processes included), the
+    # generator's own CPU and the whole machine's, at the start and the end of the measured window
     read = [asyncio.ensure_future(reading_at(tally.start)), asyncio.ensure_future(reading_at(tally.end))]
     await asyncio.gather(*(student(i, url, model, tally, tally.end, gap, auth, pictures, raw) for i in range(users)))
-    (rss0, cpu0, gen0), (rss1, cpu1, gen1) = [await r for r in read]
-    return {"tally": tally, "rss": [rss0, rss1], "server_cores": (cpu1 - cpu0) / seconds,
-            "generator_cores": (gen1 - gen0) / seconds}
+    (rss0, cpu0, gen0, busy0, steal0), (rss1, cpu1, gen1, busy1, steal1) = [await r for r in read]
+    server, generator = (cpu1 - cpu0) / seconds, (gen1 - gen0) / seconds
+    return {"tally": tally, "rss": [rss0, rss1], "server_cores": server, "generator_cores": generator,
+            # what else ran: the machine's busy cores less the server's and the generator's (nan with --url)
+            "other_cores": (busy1 - busy0) / seconds - server - generator,
+            "steal_cores": (steal1 - steal0) / seconds}
 
 
 def pct(v: list[float], q: float) -> float:
@@ -353,7 +367,8 @@ def main() -> None:
     print(f"  generator send lag: p50 {pct(t.lag, 50):.1f} ms, p95 {pct(t.lag, 95):.1f} ms, "
           f"max {max(t.lag or [0]):.1f} ms")
     print(f"  CPU over the window: server {res['server_cores']:.2f} cores, generator {res['generator_cores']:.2f} "
-          f"cores (of {os.cpu_count()})")
+          f"cores (of {os.cpu_count()}); anything else on the machine {max(0.0, res['other_cores']):.2f} cores, "
+          f"taken by its host (steal) {res['steal_cores']:.2f} cores: a quiet machine shows ~0 for both")
     print(f"  server memory: {res['rss'][0]:.0f} MiB at the window's start, {res['rss'][1]:.0f} MiB at its end "
           f"({res['rss'][1] - res['rss'][0]:+.0f} MiB)")
 
