@@ -8,12 +8,14 @@ answers, log p(x); each student also hovers test digits (a Poisson process, mean
 their schedule whether or not earlier answers have come (open loop), so queueing shows and "newest wins"
 is exercised: overtaken live encodes are answered "stale". With ``--auth`` every student logs in first.
 
-Printed, for the measured window only (the warm-up excluded from every figure): per-route p50/p95/p99,
-answered / stale / refused (429, 503) / errors, the generator's own send lag (how late it sent against
-its schedule: if that is large, the generator is the bottleneck and the figures are void), the CPU
-used by the server, by the generator, by anything else on the machine and by its host (steal: a VM's
-cores taken away; this and the generator's lag say whether the machine was quiet), and the server's
-memory at the start and end of the window. Loopback only; bounded in users (<= 400) and time.
+The hall starts once the server has built the model (its health answer names the model's device), so
+neither start-up nor torch's import falls into it. Printed, for the measured window only (the warm-up
+excluded from every figure): per-route p50/p95/p99, answered / stale / refused (429, 503) / errors, the
+generator's own send lag (how late it sent against its schedule: if that is large, the generator is the
+bottleneck and the figures are void), the CPU used by the server, by the generator, by anything else on
+the machine and by its host (steal: a VM's cores taken away; this and the generator's lag say whether
+the machine was quiet), and the server's memory at the start and end of the window. Loopback only;
+bounded in users (<= 400) and time.
 Nothing is asserted.
 """
 
@@ -305,6 +307,17 @@ def _devices(url: str, auth: bool) -> str:
         return f"unknown ({type(exc).__name__})"
 
 
+def _wait_built(url: str, auth: bool, model: str, limit: float = 180.0) -> float:
+    """Wait until the server has built ``model`` (its health answer names the model's device), so that
+    neither the start-up nor the model's build (torch's import) falls into the warm-up. Seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        if model in _devices(url, auth):
+            return time.perf_counter() - t0
+        time.sleep(0.5)
+    raise SystemExit(f"the server did not build {model} within {limit:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=50)
@@ -340,6 +353,8 @@ def main() -> None:
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise SystemExit(f"refusing to load {host}: loopback addresses only")
     try:
+        waited = _wait_built(url, args.auth, args.model)
+        print(f"model {args.model} built {waited:.1f} s after the server was ready; the hall starts now", flush=True)
         res = asyncio.run(hall(url, users, seconds, warmup, args.model, args.stroke_gap, args.auth,
                                proc.pid if proc else None, raw=args.client == "raw"))
         served_on = _devices(url, args.auth)
@@ -368,7 +383,7 @@ def main() -> None:
           f"max {max(t.lag or [0]):.1f} ms")
     print(f"  CPU over the window: server {res['server_cores']:.2f} cores, generator {res['generator_cores']:.2f} "
           f"cores (of {os.cpu_count()}); anything else on the machine {max(0.0, res['other_cores']):.2f} cores, "
-          f"taken by its host (steal) {res['steal_cores']:.2f} cores: a quiet machine shows ~0 for both")
+          f"taken by its host (steal, where the VM reports it) {res['steal_cores']:.2f} cores")
     print(f"  server memory: {res['rss'][0]:.0f} MiB at the window's start, {res['rss'][1]:.0f} MiB at its end "
           f"({res['rss'][1] - res['rss'][0]:+.0f} MiB)")
 
