@@ -135,6 +135,37 @@ def test_batcher_refuses_work_past_its_budget_and_takes_it_again_later():
     assert done == [5000, 5000, 1000] and later == 5000 and left == 0
 
 
+def test_a_full_batcher_answers_overtaken_items_at_once_and_takes_the_newcomer():
+    gate, newer = threading.Event(), set()
+    computed = []
+
+    def compute(items):
+        gate.wait(5)
+        computed.extend(items)
+        return [f"answer {i}" for i in items]
+
+    async def main():
+        b = Batcher(compute, lanes=1, cost=lambda _: 1000, max_cost=2000,
+                    overtaken=lambda i: "stale" if i in newer else None)
+        running = asyncio.ensure_future(b.submit("a1"))  # computing
+        await asyncio.sleep(0.1)
+        waiting = [asyncio.ensure_future(b.submit(i)) for i in ("b1", "c1")]  # the queue is full
+        await asyncio.sleep(0.1)
+        with pytest.raises(Busy):
+            await b.submit("d1")  # nobody overtaken yet: refused as before
+        newer.add("b1")  # tab b has drawn again
+        late = asyncio.ensure_future(b.submit("b2"))
+        await asyncio.sleep(0.1)
+        stale_answer = waiting[0].result()  # answered at once, before the lane frees
+        gate.set()
+        return stale_answer, await asyncio.gather(running, waiting[1], late), b.stats()["queued_cost"]
+
+    stale_answer, answers, left = run(main)
+    assert stale_answer == "stale"
+    assert answers == ["answer a1", "answer c1", "answer b2"]
+    assert "b1" not in computed and left == 0
+
+
 def test_batcher_survives_a_failing_batch():
     calls = []
 

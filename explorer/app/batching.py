@@ -33,12 +33,17 @@ class Batcher:
     max_batch : the most items one batch takes
     cost, max_cost : the work an item is (e.g. its number of samples), and the most work that may wait;
         an item that would exceed it raises :class:`Busy` (one item is always let wait in an empty queue)
+    overtaken : ``overtaken(item)`` is the answer of an item that needs no work any more (its tab has sent
+        a newer request: newest wins), else None. When the queue is full, such items are answered at once
+        and give their room to the newcomer, instead of holding it until their turn comes to no use.
     """
 
     def __init__(self, compute: Callable[[list[Any]], list[Any]], lanes: int = 1, max_batch: int = 16,
-                 name: str = "batch", cost: Callable[[Any], int] = lambda _: 1, max_cost: int | None = None) -> None:
+                 name: str = "batch", cost: Callable[[Any], int] = lambda _: 1, max_cost: int | None = None,
+                 overtaken: Callable[[Any], Any] | None = None) -> None:
         self.compute, self.lanes, self.max_batch = compute, max(1, lanes), max(1, max_batch)
         self.cost, self.max_cost, self.queued_cost = cost, max_cost, 0
+        self.overtaken = overtaken
         self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix=name)  # the lanes' own threads
         self.queue: deque[tuple[Any, asyncio.Future]] = deque()
         self.busy = 0
@@ -55,7 +60,9 @@ class Batcher:
         """The answer for ``item`` (an exception raised by ``compute`` for it is raised here)."""
         cost = self.cost(item)
         if self.max_cost is not None and self.queue and self.queued_cost + cost > self.max_cost:
-            raise Busy
+            self._answer_overtaken()
+            if self.queue and self.queued_cost + cost > self.max_cost:
+                raise Busy
         self.queued_cost += cost
         fut = asyncio.get_running_loop().create_future()
         self.queue.append((item, fut))
@@ -65,6 +72,20 @@ class Batcher:
             self._lanes.add(task)
             task.add_done_callback(self._lanes.discard)
         return await fut
+
+    def _answer_overtaken(self) -> None:
+        """Take out of the queue the items nobody needs computed: those a newer request of their tab has
+        overtaken (answered now, as they would be at their turn) and those whose client went away."""
+        keep: deque[tuple[Any, asyncio.Future]] = deque()
+        for item, fut in self.queue:
+            answer = None if fut.done() or self.overtaken is None else self.overtaken(item)
+            if answer is None and not fut.done():
+                keep.append((item, fut))
+                continue
+            self.queued_cost -= self.cost(item)
+            if not fut.done():
+                fut.set_result(answer)
+        self.queue = keep
 
     async def _lane(self) -> None:
         try:

@@ -134,9 +134,12 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             many = _inference().encode_drawings if kind == "encode" else _inference().log_px_drawings
             lanes = policy.lanes[kind]
 
+            def overtaken(item: tuple[EncodeRequest, np.ndarray]) -> dict[str, Any] | None:
+                r = item[0]
+                return STALE if r.session and latest.is_stale(r.session, r.seq) else None
+
             def compute(items: list[tuple[EncodeRequest, np.ndarray]]) -> list[Any]:
-                answers: list[Any] = [STALE if r.session and latest.is_stale(r.session, r.seq) else None
-                                      for r, _ in items]  # overtaken while they waited: no work
+                answers: list[Any] = [overtaken(item) for item in items]  # overtaken while they waited: no work
                 todo = [i for i, a in enumerate(answers) if a is None]
                 drawings = [_inference().Drawing(c, r.k, r.seed, r.label, r.estimator) for r, c in
                             (items[i] for i in todo)]
@@ -145,7 +148,8 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
                 return [json_response(a) if isinstance(a, dict) else a for a in answers]  # JSON made here
 
             batchers[key] = Batcher(compute, lanes=lanes, max_batch=MAX_BATCH[kind], name=f"{m.name}-{kind}",
-                                    cost=lambda item: item[0].k, max_cost=MAX_QUEUED_SAMPLES.get(kind))
+                                    cost=lambda item: item[0].k, max_cost=MAX_QUEUED_SAMPLES.get(kind),
+                                    overtaken=overtaken)
         return batchers[key]
 
     async def batched_route(name: str, req: EncodeRequest, kind: str) -> Any:
