@@ -381,8 +381,9 @@ def main() -> None:
           f"{dict(t.errors)}")
     print(f"  generator send lag: p50 {pct(t.lag, 50):.1f} ms, p95 {pct(t.lag, 95):.1f} ms, "
           f"max {max(t.lag or [0]):.1f} ms")
+    other = "n/a" if np.isnan(res["other_cores"]) else f"{max(0.0, res['other_cores']):.2f}"  # n/a with --url
     print(f"  CPU over the window: server {res['server_cores']:.2f} cores, generator {res['generator_cores']:.2f} "
-          f"cores (of {os.cpu_count()}); anything else on the machine {max(0.0, res['other_cores']):.2f} cores, "
+          f"cores (of {os.cpu_count()}); anything else on the machine {other} cores, "
           f"taken by its host (steal, where the VM reports it) {res['steal_cores']:.2f} cores")
     print(f"  server memory: {res['rss'][0]:.0f} MiB at the window's start, {res['rss'][1]:.0f} MiB at its end "
           f"({res['rss'][1] - res['rss'][0]:+.0f} MiB)")
