@@ -34,8 +34,8 @@ class Batcher:
     cost, max_cost : the work an item is (e.g. its number of samples), and the most work that may wait;
         an item that would exceed it raises :class:`Busy` (one item is always let wait in an empty queue)
     overtaken : ``overtaken(item)`` is the answer of an item that needs no work any more (its tab has sent
-        a newer request: newest wins), else None. When the queue is full, such items are answered at once
-        and give their room to the newcomer, instead of holding it until their turn comes to no use.
+        a newer request: newest wins), else None. Such items are answered without work at their turn, and
+        at once when the queue is full, giving their room to the newcomer instead of holding it to no use.
     """
 
     def __init__(self, compute: Callable[[list[Any]], list[Any]], lanes: int = 1, max_batch: int = 16,
@@ -73,18 +73,25 @@ class Batcher:
             task.add_done_callback(self._lanes.discard)
         return await fut
 
+    def _needs_no_work(self, item: Any, fut: asyncio.Future) -> bool:
+        """True for an item nobody needs computed: its client went away, or a newer request of its tab has
+        overtaken it (then answered here, with ``overtaken``'s answer)."""
+        if fut.done():
+            return True
+        answer = None if self.overtaken is None else self.overtaken(item)
+        if answer is None:
+            return False
+        fut.set_result(answer)
+        return True
+
     def _answer_overtaken(self) -> None:
-        """Take out of the queue the items nobody needs computed: those a newer request of their tab has
-        overtaken (answered now, as they would be at their turn) and those whose client went away."""
+        """Take out of the queue, before their turn, the items that need no work."""
         keep: deque[tuple[Any, asyncio.Future]] = deque()
         for item, fut in self.queue:
-            answer = None if fut.done() or self.overtaken is None else self.overtaken(item)
-            if answer is None and not fut.done():
+            if self._needs_no_work(item, fut):
+                self.queued_cost -= self.cost(item)
+            else:
                 keep.append((item, fut))
-                continue
-            self.queued_cost -= self.cost(item)
-            if not fut.done():
-                fut.set_result(answer)
         self.queue = keep
 
     async def _lane(self) -> None:
@@ -92,7 +99,7 @@ class Batcher:
             while self.queue:
                 batch = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
                 self.queued_cost -= sum(self.cost(item) for item, _ in batch)
-                batch = [(item, fut) for item, fut in batch if not fut.cancelled()]  # the client went away
+                batch = [(item, fut) for item, fut in batch if not self._needs_no_work(item, fut)]
                 if not batch:
                     continue
                 self.sizes[len(batch)] += 1

@@ -139,13 +139,9 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
                 return STALE if r.session and latest.is_stale(r.session, r.seq) else None
 
             def compute(items: list[tuple[EncodeRequest, np.ndarray]]) -> list[Any]:
-                answers: list[Any] = [overtaken(item) for item in items]  # overtaken while they waited: no work
-                todo = [i for i, a in enumerate(answers) if a is None]
-                drawings = [_inference().Drawing(c, r.k, r.seed, r.label, r.estimator) for r, c in
-                            (items[i] for i in todo)]
-                for i, a in zip(todo, many(m, drawings) if drawings else [], strict=True):
-                    answers[i] = a
-                return [json_response(a) if isinstance(a, dict) else a for a in answers]  # JSON made here
+                # the batcher has answered the overtaken ones (newest wins): every item here is computed
+                drawings = [_inference().Drawing(c, r.k, r.seed, r.label, r.estimator) for r, c in items]
+                return [json_response(a) if isinstance(a, dict) else a for a in many(m, drawings)]  # JSON here
 
             batchers[key] = Batcher(compute, lanes=lanes, max_batch=MAX_BATCH[kind], name=f"{m.name}-{kind}",
                                     cost=lambda item: item[0].k, max_cost=MAX_QUEUED_SAMPLES.get(kind),
