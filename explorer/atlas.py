@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from explorer.constants import REGIONS, TAIL_RADIUS
+from explorer.constants import KNN, REGIONS, TAIL_RADIUS
 
 FORMAT = "explorer-atlas/1"
 ARRAYS = ("loc", "scale", "labels", "xy", "thumbs", "triangles", "neighbors", "kl_mean")
-KNN = 10  # neighbours for the forward mapping z -> map
 MAX_ATLAS_BYTES = 256 * 1024**2  # the shipped atlases decompress to ~15-30 MB; a larger one is refused unread
 
 
@@ -42,7 +41,7 @@ def nearest(d2: np.ndarray, k: int) -> np.ndarray:
     ``(m, k)``. The order is canonical, so the answer does not depend on how they were found.
 
     Selected by torch's ``topk`` (every caller has loaded torch already): for the atlas's 10,000 digits
-    it is about 6x faster than ``np.argpartition`` here, and it was half of each stroke's work."""
+    it is about 6x faster than ``np.argpartition`` here."""
     import torch
 
     idx = torch.topk(torch.from_numpy(d2), k, dim=1, largest=False, sorted=False).indices.numpy()
@@ -107,17 +106,18 @@ class Atlas:
         array, shape ``(m, 2)``: for a latent map, z itself; else the inverse-distance-weighted mean of
         the map positions of the ``k`` test digits nearest in latent space.
         """
-        z = np.asarray(z, dtype=np.float32).reshape(-1, self.z_dim)
+        z = np.asarray(z, dtype=np.float64).reshape(-1, self.z_dim)
         if self.is_latent_map:
-            return z.copy()
-        d2 = (z * z).sum(1)[:, None] - 2.0 * z @ self.loc.T + self._loc_sq[None, :]
+            return z.astype(np.float32)
+        # In float64 throughout, as the page computes it (static/js/geometry.js): squared distances to all
+        # digits (an expansion: a matrix product), the k smallest, then their distances computed exactly.
+        d2 = (z * z).sum(1)[:, None] - 2.0 * z @ self._loc64.T + self._loc_sq[None, :]
         np.maximum(d2, 0.0, out=d2)
         idx = nearest(d2, k)
-        # Exact distances to the k candidates (the expansion above loses precision near 0).
-        dk = np.linalg.norm(self.loc[idx] - z[:, None, :], axis=2)
+        dk = np.sqrt(((self._loc64[idx] - z[:, None, :]) ** 2).sum(2))
         w = 1.0 / (dk + 1e-6)
         w /= w.sum(1, keepdims=True)
-        return (w[:, :, None] * self.xy[idx]).sum(1).astype(np.float32)
+        return (w[:, :, None] * self.xy[idx].astype(np.float64)).sum(1).astype(np.float32)
 
     def inverse(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Map 2-D map positions back to latent points.
@@ -172,7 +172,9 @@ class Atlas:
             return self._lazy["delaunay"]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_loc_sq", (self.loc * self.loc).sum(1))
+        loc64 = self.loc.astype(np.float64)
+        object.__setattr__(self, "_loc64", loc64)
+        object.__setattr__(self, "_loc_sq", (loc64 * loc64).sum(1))
         if self.triangles.ndim != 2 or self.triangles.shape[1] != 3 or self.triangles.size == 0 \
                 or self.triangles.min() < 0 or self.triangles.max() >= self.xy.shape[0]:
             raise AtlasError("the stored triangles do not index the map's points")

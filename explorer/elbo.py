@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.distributions.utils import probs_to_logits
@@ -45,16 +46,20 @@ def log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 @torch.no_grad()
-def elbo_per_label(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
+def elbo_per_label(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Generator | None = None,
+                   eps: torch.Tensor | None = None) -> torch.Tensor:
     """For a conditional VAE: ELBO(x, y) = E_q[log p(x|z, y)] - KL(q(z|x, y) || p(z)) + log p(y) for each
-    of the 10 labels, with k reparameterized samples. ``x`` ``(batch, 784)`` -> ``(batch, 10)`` nats."""
+    of the 10 labels, with k reparameterized samples. ``x`` ``(batch, 784)`` -> ``(batch, 10)`` nats.
+    ``eps`` ``(k, batch * 10, z_dim)`` gives the standard normals (default: drawn from ``generator``)."""
     n = vae.config.labels
     x = x.to(vae.device).reshape(-1, vae.config.x_dim)
     b = x.shape[0]
     ys = torch.eye(n, device=x.device).repeat(b, 1)  # (b*n, n): every label for every image
     xs = x.repeat_interleave(n, 0)
     loc, scale = vae.encoder(vae.with_label(xs, ys))
-    eps = torch.randn((k, *loc.shape), generator=generator).to(x.device)
+    if eps is None:
+        eps = torch.randn((k, *loc.shape), generator=generator)
+    eps = eps.to(x.device, loc.dtype)
     z = loc + scale * eps
     recon = log_bernoulli(vae.decoder.logits(vae.with_label(z, ys)), xs).sum(-1).mean(0)
     elbo = recon - kl_per_dim(loc, scale).sum(-1) - math.log(n)
@@ -62,27 +67,29 @@ def elbo_per_label(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Gene
 
 
 @torch.no_grad()
-def label_posterior(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Generator | None = None) -> torch.Tensor:
+def label_posterior(vae: VAE, x: torch.Tensor, k: int = 16, generator: torch.Generator | None = None,
+                    eps: torch.Tensor | None = None) -> torch.Tensor:
     """p(y|x) by Bayes' rule with the ELBO standing in for log p(x, y): softmax of :func:`elbo_per_label`."""
-    return torch.softmax(elbo_per_label(vae, x, k, generator), dim=-1)
+    return torch.softmax(elbo_per_label(vae, x, k, generator, eps), dim=-1)
 
 
 @torch.no_grad()
 def log_weights(
     vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None,
-    y: torch.Tensor | None = None,
+    y: torch.Tensor | None = None, eps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Importance log-weights log p(x, z_i) - log q(z_i|x) of k samples z_i ~ q(z|x): ``(k, batch)``.
 
-    For a conditional VAE (``y`` one-hot ``(batch, 10)``) the weights are of p(x, z | y)."""
+    For a conditional VAE (``y`` one-hot ``(batch, 10)``) the weights are of p(x, z | y). ``eps``
+    ``(k, batch, z_dim)`` gives the standard normals (default: drawn from ``generator``, chunk by chunk)."""
     x = x.to(vae.device)
     y = None if y is None else y.to(vae.device)
     loc, scale = vae.encoder(vae.with_label(x, y))
     logw = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
-        eps = torch.randn((n, *loc.shape), generator=generator).to(x.device)
-        z = loc + scale * eps
+        e = torch.randn((n, *loc.shape), generator=generator) if eps is None else eps[start : start + n]
+        z = loc + scale * e.to(x.device, loc.dtype)
         logits = vae.decoder.logits(vae.with_label(z, y))
         logw.append(log_bernoulli(logits, x).sum(-1) + log_normal_std(z) - log_normal(z, loc, scale))
     return torch.cat(logw, dim=0)
@@ -90,23 +97,27 @@ def log_weights(
 
 @torch.no_grad()
 def log_weights_each(
-    vae: VAE, x: torch.Tensor, ks: list[int], generators: list[torch.Generator], y: torch.Tensor | None = None,
+    vae: VAE, x: torch.Tensor, ks: list[int], seeds: list[int], y: torch.Tensor | None = None,
     chunk: int = 100,
 ) -> list[torch.Tensor]:
-    """:func:`log_weights` for several images at once, each with its own number of samples and its own
-    generator: image i gets ``(ks[i],)`` log-weights from the same random numbers, drawn in the same
-    order, as ``log_weights(vae, x[i:i+1], ks[i], chunk, generators[i], y[i:i+1])`` (equal to float32
-    rounding; for one image, bit for bit); the decoder runs once per chunk for all of them.
-    ``x`` ``(batch, 784)``."""
+    """Importance log-weights log p(x, z_i) - log q(z_i|x) for several images at once, each with its own
+    number of samples and its own seed: image i gets ``(ks[i],)`` log-weights, sample s drawn from the
+    explorer's generator (:mod:`explorer.rng`, stream ``"logpx"``, draws ``s z_dim .. s z_dim + z_dim - 1``),
+    the same numbers the page draws. The decoder runs once per chunk for all of them. ``x`` ``(batch, 784)``."""
+    from explorer import rng
+    from explorer.constants import RNG_STREAMS
+
     x = x.to(vae.device)
     y = None if y is None else y.to(vae.device)
     loc, scale = vae.encoder(vae.with_label(x, y))
+    zd = loc.shape[1]
     out: list[list[torch.Tensor]] = [[] for _ in ks]
     for start in range(0, max(ks), chunk):
         live = [i for i, k in enumerate(ks) if k > start]
         counts = [min(chunk, ks[i] - start) for i in live]
-        eps = torch.cat([torch.randn((n, loc.shape[1]), generator=generators[i])
-                         for i, n in zip(live, counts, strict=True)]).to(x.device)
+        eps = torch.from_numpy(np.concatenate([
+            rng.normals(seeds[i], RNG_STREAMS["logpx"], n * zd, start * zd) for i, n in zip(live, counts, strict=True)
+        ]).reshape(-1, zd)).to(x.device, loc.dtype)
         rows = torch.repeat_interleave(torch.tensor(live), torch.tensor(counts)).to(x.device)
         z = loc[rows] + scale[rows] * eps
         logits = vae.decoder.logits(vae.with_label(z, None if y is None else y[rows]))
@@ -119,7 +130,7 @@ def log_weights_each(
 @torch.no_grad()
 def log_px_iwae(
     vae: VAE, x: torch.Tensor, k: int, chunk: int = 100, generator: torch.Generator | None = None,
-    y: torch.Tensor | None = None,
+    y: torch.Tensor | None = None, eps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Importance-weighted estimate of log p(x) with k samples from q(z|x) (Burda et al.).
 
@@ -130,12 +141,14 @@ def log_px_iwae(
     generator : random numbers for the samples (default: torch's global generator)
     y : Tensor, shape ``(batch, 10)``, one-hot labels for a conditional VAE: then the estimate is of
         log p(x, y) = log p(x|y) + log p(y)
+    eps : Tensor, shape ``(k, batch, z_dim)``, the standard normals behind the samples (default: drawn
+        from ``generator``)
 
     Returns
     -------
     Tensor, shape ``(batch,)``, nats (a lower bound on log p(x) that tightens as k grows)
     """
-    return iwae_from_weights(log_weights(vae, x, k, chunk, generator, y), vae.config.labels)[0]
+    return iwae_from_weights(log_weights(vae, x, k, chunk, generator, y, eps), vae.config.labels)[0]
 
 
 def iwae_from_weights(lw: torch.Tensor, labels: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

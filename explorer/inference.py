@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.constants import DEFAULT_K, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS
+from explorer import rng
+from explorer.constants import DEFAULT_K, LABEL_K, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, PRIOR_N, REGIONS, RNG_STREAMS
 from explorer.elbo import (
     iwae_from_weights,
     kl_per_dim,
@@ -27,7 +28,7 @@ from explorer.estimates import grad_norm_estimate, mean_se
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 from explorer.registry import Loaded
-from explorer.wire import b64, rounded, to_u8
+from explorer.wire import b64, rounded, to_u8, values
 
 MAX_COORD = 1e6  # map positions beyond this are refused (a 2-D latent map decodes z = the position)
 
@@ -107,12 +108,25 @@ def _prepare(m: Loaded, d: Drawing, max_k: int) -> tuple[torch.Tensor, torch.Ten
     x = torch.from_numpy(to_mnist(d.canvas).reshape(1, 784)).to(vae.device)
     if not vae.config.labels:
         return x, None, {}
-    probs_y = label_posterior(vae, x, 16, torch.Generator().manual_seed(int(d.seed)))[0]
+    probs_y = label_posterior(vae, x, eps=label_eps(d.seed, vae.config.labels, vae.config.z_dim))[0]
     chosen = int(torch.argmax(probs_y)) if d.label is None else int(d.label)
     if not 0 <= chosen < vae.config.labels:
         raise ValueError(f"label must be in 0..{vae.config.labels - 1}")
     y = one_hot(chosen, vae.config.labels).to(vae.device)[None]
-    return x, y, {"label": chosen, "label_probs": rounded(probs_y), "log_py": -math.log(vae.config.labels)}
+    return x, y, {"label": chosen, "label_probs": values(probs_y), "log_py": -math.log(vae.config.labels)}
+
+
+def eps_for(seed: int, k: int, z_dim: int) -> torch.Tensor:
+    """The K standard normals eps ``(k, z_dim)`` behind a drawing's samples z = loc + scale * eps: draws
+    ``0 .. k z_dim - 1`` of the explorer's generator (stream ``"eps"``), rounded to float32 as the model
+    computes; the page draws the very same numbers."""
+    return torch.from_numpy(rng.normals(seed, RNG_STREAMS["eps"], k * z_dim).reshape(k, z_dim)).float()
+
+
+def label_eps(seed: int, labels: int, z_dim: int, k: int = LABEL_K) -> torch.Tensor:
+    """The normals behind p(y|x) of one drawing, ``(k, labels, z_dim)`` (stream ``"labels"``)."""
+    return torch.from_numpy(rng.normals(seed, RNG_STREAMS["labels"], k * labels * z_dim)
+                            .reshape(k, labels, z_dim)).float()
 
 
 @dataclass(frozen=True)
@@ -159,8 +173,7 @@ def encode_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] |
         if y is not None:  # style vs content: each drawing's z decoded as each of the ten digits
             eye = torch.eye(vae.config.labels, device=vae.device).repeat(len(ds), 1)
             styles = to_u8(vae.decoder(vae.with_label(loc.repeat_interleave(vae.config.labels, 0), eye)))
-    eps = torch.cat([torch.randn((d.k, loc.shape[1]), generator=torch.Generator().manual_seed(int(d.seed)))
-                     for d in ds]).to(vae.device)
+    eps = torch.cat([eps_for(d.seed, d.k, loc.shape[1]) for d in ds]).to(vae.device)
     # Step 2 with autograd on: gradients reach loc and scale through z (the reparameterization trick).
     z = (loc[rows] + scale[rows] * eps).detach().requires_grad_(True)
     y_rows = None if y is None else y[rows]
@@ -194,8 +207,8 @@ def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, sc
     ``(k, ...)``); ``xy`` ``(1 + k, 2)`` is the mean's map position, then the samples'."""
     k, seed, log_py = d.k, int(d.seed), extra.get("log_py", 0.0)
     g_loc, g_scale = g_z, g_z * eps
-    loc_norm, loc_norm_se, loc_naive = grad_norm_estimate(g_loc, seed=seed)
-    scale_norm, scale_norm_se, scale_naive = grad_norm_estimate(g_scale, seed=seed + 1)
+    loc_norm, loc_norm_se, loc_naive = grad_norm_estimate(g_loc, seed=seed, stream=RNG_STREAMS["boot_loc"])
+    scale_norm, scale_norm_se, scale_naive = grad_norm_estimate(g_scale, seed=seed, stream=RNG_STREAMS["boot_scale"])
     kl_dims = kl_per_dim(loc, scale)[0]
     kl = kl_dims.sum()
     kl_samples = log_normal(z, loc, scale) - log_normal_std(z)  # (k,) log q(z|x) - log p(z)
@@ -209,30 +222,30 @@ def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, sc
         "k": k,
         "estimator": d.estimator,
         "input": b64(to_u8(x.reshape(784))),
-        "loc": rounded(loc[0]),
-        "scale": rounded(scale[0]),
-        "eps": rounded(eps, 6),
-        "z": rounded(z, 6),
-        "grad_loc": rounded(g_loc.mean(0)),
-        "grad_scale": rounded(g_scale.mean(0)),
+        "loc": values(loc[0]),
+        "scale": values(scale[0]),
+        "eps": values(eps),
+        "z": values(z),
+        "grad_loc": values(g_loc.mean(0)),
+        "grad_scale": values(g_scale.mean(0)),
         "grad_loc_norm": loc_norm, "grad_loc_norm_se": loc_norm_se, "grad_loc_norm_naive": loc_naive,
         "grad_scale_norm": scale_norm, "grad_scale_norm_se": scale_norm_se, "grad_scale_norm_naive": scale_naive,
         "mean_img": b64(to_u8(mean_probs)),
         "samples_img": b64(to_u8(probs)),
-        "mean_xy": rounded(xy[0]),
-        "samples_xy": rounded(xy[1:]),
+        "mean_xy": values(xy[0]),
+        "samples_xy": values(xy[1:]),
         "recon": recon_mean,
         "recon_se": recon_se,
-        "recon_samples": rounded(recon, 4),
-        "pixel_nats": rounded(-per_pixel.mean(0), 3),
+        "recon_samples": values(recon),
+        "pixel_nats": values(-per_pixel.mean(0)),
         "kl": float(kl),
         "kl_mc": kl_mc,
         "kl_mc_se": kl_mc_se,
-        "kl_dims": rounded(kl_dims),
+        "kl_dims": values(kl_dims),
         "elbo": elbo,
         "elbo_se": elbo_se,
         "elbo_sd": float(samples.std()) if k > 1 else float("nan"),
-        "elbo_samples": rounded(samples, 4),
+        "elbo_samples": values(samples),
         "active_dims": m.active_dims,
         **extra,
     }
@@ -255,8 +268,7 @@ def log_px_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] |
     if batch is None:
         return answers
     vae = m.ckpt.vae
-    gens = [torch.Generator().manual_seed(int(d.seed)) for d in batch.drawings]
-    lw = log_weights_each(vae, batch.x, [d.k for d in batch.drawings], gens, batch.y)
+    lw = log_weights_each(vae, batch.x, [d.k for d in batch.drawings], [int(d.seed) for d in batch.drawings], batch.y)
     for j, (i, d) in enumerate(zip(batch.index, batch.drawings, strict=True)):
         est, se, ess = iwae_from_weights(lw[j][:, None], vae.config.labels)
         answers[i] = {"model": m.name, "k": d.k, "seed": int(d.seed), "label": batch.extra[j].get("label"),
@@ -280,8 +292,7 @@ def prior_samples(m: Loaded, n: int = PRIOR_N, seed: int = 0, label: int | None 
     decodes them as ``label``; by default as the digits 0, 1, ..., 9, 0, ... in turn)."""
     if not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be between 1 and {MAX_SAMPLES}, got {n}")
-    gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn((n, m.config.z_dim), generator=gen)
+    z = torch.from_numpy(rng.normals(seed, RNG_STREAMS["prior"], n * m.config.z_dim).reshape(n, m.config.z_dim)).float()
     y = None
     if m.config.labels:
         y = (one_hot(torch.arange(n) % 10, 10) if label is None else label_onehot(m, label, n))

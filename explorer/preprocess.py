@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-INK_THRESHOLD = 0.1  # a pixel at or above this fraction of full ink counts for the bounding box
-MIN_INK_PIXELS = 3  # fewer inked canvas pixels than this: nothing drawn
+from explorer.constants import INK_THRESHOLD, MESSAGES, MIN_CANVAS, MIN_INK_PIXELS
 
 
 class BlankDrawingError(ValueError):
@@ -30,7 +29,8 @@ def to_mnist(canvas: np.ndarray) -> np.ndarray:
     -------
     array, shape ``(28, 28)``, float32 in [0, 1], brightest pixel 1, the ink's bounding box fitting
     20x20 and its centre of mass at (13.5, 13.5) to within half a pixel (unless the box would leave
-    the frame).
+    the frame). Every step is specified to the bit (Pillow's Lanczos in fixed point, Python's rounding of
+    halves to even, float32 divisions), so the page's twin gives the same float32 values.
 
     Raises
     ------
@@ -40,8 +40,8 @@ def to_mnist(canvas: np.ndarray) -> np.ndarray:
         for arrays of the wrong shape or with values that are not finite.
     """
     a = np.asarray(canvas)
-    if a.ndim != 2 or min(a.shape) < 8:
-        raise ValueError(f"expected a 2-D grey image of at least 8x8 pixels, got shape {a.shape}")
+    if a.ndim != 2 or min(a.shape) < MIN_CANVAS:
+        raise ValueError(f"{MESSAGES['small']}, got shape {a.shape}")
     if a.dtype == np.uint8:
         ink = a.astype(np.float32) / 255.0
     else:
@@ -51,22 +51,23 @@ def to_mnist(canvas: np.ndarray) -> np.ndarray:
         ink = np.clip(ink, 0.0, 1.0)
     mask = ink >= INK_THRESHOLD
     if mask.sum() < MIN_INK_PIXELS:
-        raise BlankDrawingError("the canvas is blank: draw a digit")
+        raise BlankDrawingError(MESSAGES["blank"])
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     s = 20.0 / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     img = Image.fromarray(np.round(crop * 255).astype(np.uint8), mode="L")
-    small = np.asarray(img.resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
-    small = np.clip(small, 0.0, 1.0)
-    total = small.sum()
+    grey = np.asarray(img.resize((nw, nh), Image.Resampling.LANCZOS), dtype=np.int64)  # 0..255
+    total = int(grey.sum())
     if total <= 0:
-        raise BlankDrawingError("the canvas is blank: draw a digit")
+        raise BlankDrawingError(MESSAGES["blank"])
+    # The centre of mass from integer sums (exact), so that the page's twin (static/js/preprocess.js)
+    # places the digit on the same pixel, not one that depends on the order of a float sum.
     yy, xx = np.mgrid[0:nh, 0:nw]
-    cy, cx = (yy * small).sum() / total, (xx * small).sum() / total
+    cy, cx = int((yy * grey).sum()) / total, int((xx * grey).sum()) / total
     top = int(np.clip(round(13.5 - cy), 0, 28 - nh))
     left = int(np.clip(round(13.5 - cx), 0, 28 - nw))
     out = np.zeros((28, 28), dtype=np.float32)
-    out[top : top + nh, left : left + nw] = small
+    out[top : top + nh, left : left + nw] = grey.astype(np.float32) / 255.0
     return out / out.max()

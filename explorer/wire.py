@@ -23,3 +23,9 @@ def rounded(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
     """The array as nested lists of floats rounded to ``nd`` decimals (JSON for the page)."""
     a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
     return np.round(a.astype(np.float64), nd).tolist()
+
+
+def values(a: np.ndarray | torch.Tensor) -> list:
+    """The array as nested lists of floats at full precision (float64 of the values computed)."""
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    return a.astype(np.float64).tolist()
