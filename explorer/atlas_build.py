@@ -31,6 +31,12 @@ def encode_all(vae: VAE, images: torch.Tensor, labels: torch.Tensor | None = Non
     return torch.cat(locs).numpy(), torch.cat(scales).numpy()
 
 
+def half_exact(a: np.ndarray) -> np.ndarray:
+    """The guide means as the page receives them: rounded to float16 (about 3 significant digits, far
+    finer than the map's use of them), stored as float32 so that Python maps with the very same values."""
+    return a.astype(np.float16).astype(np.float32)
+
+
 def fit_umap(loc: np.ndarray, seed: int, n_neighbors: int = 15, min_dist: float = 0.1):
     import umap  # heavy (numba); only at atlas time
 
@@ -62,6 +68,7 @@ def build_atlas(
     steps.set_postfix_str("encoding the test digits")
     test = load_mnist(False, data_dir)
     loc, scale = encode_all(ckpt.vae, test.images, test.labels)
+    loc = half_exact(loc)  # the map, the page and Python all use these values
     kl_mean = kl_per_dim(torch.from_numpy(loc), torch.from_numpy(scale)).mean(0).numpy()
     steps.update()
 
@@ -87,7 +94,7 @@ def build_atlas(
     triangles, neighbors, gap = triangulate(xy)
     meta["gap_edge"] = gap
     arrays = {
-        "loc": loc.astype(np.float32), "scale": scale.astype(np.float32),
+        "loc": loc, "scale": scale.astype(np.float32),
         "labels": test.labels.numpy().astype(np.uint8), "xy": xy.astype(np.float32),
         "thumbs": quantize_thumbs(test.images.numpy()), "triangles": triangles, "neighbors": neighbors,
         "kl_mean": kl_mean.astype(np.float32),

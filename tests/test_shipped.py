@@ -46,3 +46,31 @@ def test_quality_bars():
     assert abs(z50["test_elbo"] - PYRO_EXAMPLE_ELBO) <= 1.0  # parity with Pyro's tutorial
     assert z16["test_elbo"] > PYRO_EXAMPLE_ELBO  # better, with 16 latent dimensions instead of 50
     assert load_checkpoint("mnist-z50").config.hidden == (400,)
+
+
+@pytest.mark.parametrize("name", [*SHIPPED, "mnist-cvae-z16"])
+def test_shipped_weights_are_float16_exact_and_their_cost_is_recorded(name):
+    """The page computes with the shipped weights as float16 without loss: every weight is a float16 at
+    bfloat16's precision (explorer.checkpoint.compact), and the record says what that cost on the test set."""
+    import numpy as np
+
+    from explorer.checkpoint import COMPACT_BITS, compact, is_half_exact, read_weights
+
+    _, _, record, arrays = read_weights(name)
+    for key, a in arrays.items():
+        assert is_half_exact(a), key
+        np.testing.assert_array_equal(compact(a), a, err_msg=key)  # compacting again changes nothing
+    change = record["weights"]["compacted"]
+    assert change["mantissa_bits"] == COMPACT_BITS and change["paired_seeds"] == 5
+    assert abs(change["test_elbo_change"]) < 0.01 and 0 < change["test_elbo_change_se"] < 0.001
+
+
+def test_compact_rounds_to_nearest_even_at_the_kept_bits():
+    import numpy as np
+
+    from explorer.checkpoint import compact
+
+    a = np.array([1.0, 1.0 + 2**-8, 1.0 + 3 * 2**-8, 1.0 + 2**-7, -3.0e-7, 70000.0, 1.0 + 2**-9], np.float32)
+    # 8 significant bits: a tie goes to the even neighbour, tiny values to float16's subnormal grid
+    expected = [1.0, 1.0, 1.0 + 4 * 2**-8, 1.0 + 2**-7, -5 * 2**-24, np.inf, 1.0]
+    np.testing.assert_array_equal(compact(a, 7), np.array(expected, np.float32))
