@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DECODER_LAYER = re.compile(r"^decoder\.net\.(\d+)\.weight$")
+_ENCODER_LAYER = re.compile(r"^encoder\.body\.(\d+)\.weight$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Loaded:
     atlas: Atlas
     weights_sha256: str
     decoder_layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (W (out, in), b (out,)) float32, in order
+    # the encoder's body layers, then its loc and its log-scale heads (scale = exp of the last): same form
+    encoder_layers: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
     device: str | None = None  # "auto"/None: CUDA when present, else CPU
     threads: int | None = None  # torch and NumPy-BLAS CPU threads, set when the model is built
     _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -140,12 +143,19 @@ def load_model(name_or_path: str | Path, device: str | None = None, threads: int
     atlas = load_atlas(atlas_file, digest)
     if atlas.z_dim != config.z_dim:
         raise AtlasError(f"{atlas_file}: z_dim {atlas.z_dim} != checkpoint's {config.z_dim}")
-    layers = sorted((int(m.group(1)), k) for k in arrays if (m := _DECODER_LAYER.match(k)))
     # Views of the arrays read above (no copies: those stay until the torch model is built from them).
-    decoder = tuple((arrays[k].astype(np.float32, copy=False),
-                     arrays[k.removesuffix("weight") + "bias"].astype(np.float32, copy=False)) for _, k in layers)
+    def layers(pattern: re.Pattern[str]) -> list[str]:
+        found = [(int(hit.group(1)), k) for k in arrays if (hit := pattern.match(k))]
+        return [k for _, k in sorted(found)]
+
+    def pair(k: str) -> tuple[np.ndarray, np.ndarray]:
+        return (arrays[k].astype(np.float32, copy=False),
+                arrays[k.removesuffix("weight") + "bias"].astype(np.float32, copy=False))
+
+    decoder = tuple(pair(k) for k in layers(_DECODER_LAYER))
+    encoder = tuple(pair(k) for k in [*layers(_ENCODER_LAYER), "encoder.fc_loc.weight", "encoder.fc_scale.weight"])
     return Loaded(name=path.name.removesuffix(".safetensors"), path=path, config=config, record=record, atlas=atlas,
-                  weights_sha256=digest, decoder_layers=decoder, device=device, threads=threads,
+                  weights_sha256=digest, decoder_layers=decoder, encoder_layers=encoder, device=device, threads=threads,
                   _lazy={"arrays": arrays})
 
 

@@ -24,8 +24,8 @@ from starlette.requests import HTTPConnection
 from explorer.app.auth import COOKIE
 from explorer.app.middleware import ASGIApp, respond
 
-_COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|step|interpolate|traverse|prior|decode|digit/\d+|warm)$")
-HEAVY = {"step"}
+_COMPUTE = re.compile(r"^/api/models/[^/]+/(encode|logpx|step|check|interpolate|traverse|prior|decode|digit/\d+|warm)$")
+HEAVY = {"step", "check"}
 # The routes computed by batchers (explorer.app.batching): admission takes no slot for them, but bounds how
 # many may be in flight at once. Their lanes (computing threads) per batcher and process, whatever the
 # core count: more lanes only contend for the process's interpreter lock. With one per core (as before)

@@ -1,4 +1,4 @@
-"""The page: a Gradio Blocks shell around our own markup, its ``<head>``, its static files, the login page.
+"""The page: a Gradio Blocks shell around our own markup, its ``<head>``, the site's files, the login page.
 
 Gradio gives the page its frame (theme, fonts, layout), the login hook and the launch/share path. The
 explorer itself is native ES modules (``static/js/``) that talk to the ``/api`` routes directly: Gradio's
@@ -9,59 +9,124 @@ Blocks hold one ``gr.HTML`` and no events.
 from __future__ import annotations
 
 import functools
+import gzip
 import html
+import threading
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
 
-from fastapi import HTTPException
-from fastapi.responses import FileResponse
+from fastapi import HTTPException, Request
+from fastapi.responses import FileResponse, Response
 
+from explorer.app import site
+from explorer.app.bundle import KINDS, file_of
 from explorer.app.gradio_import import import_gradio
+from explorer.app.site import ROOT_HTML, SiteFile
+from explorer.registry import ModelRegistry
 
 STATIC = Path(__file__).resolve().parent / "static"
-# plotly.js's official partial bundle that has scattergl (see the README beside it)
-PLOTLY_JS = STATIC / "vendor" / "plotly-gl2d-3.7.0.min.js"
-ROOT_HTML = '<div class="vx-root" data-vx="root"><div class="vx-loading">Loading the explorer…</div></div>'
+LOGIN_CSS = STATIC / "login.css"
 
 
-@functools.cache
-def static_files() -> dict[str, Path]:
-    """URL path under ``/vx/`` -> file: the only files the app serves of its own (no traversal: a name
-    not in this table is a 404). Listed once: the files ship with the package."""
-    files = {"explorer.css": STATIC / "explorer.css", "login.css": STATIC / "login.css", "plotly.min.js": PLOTLY_JS}
-    for p in sorted((STATIC / "js").rglob("*.js")):
-        files[p.relative_to(STATIC).as_posix()] = p
-    return files
+def accepted_encoding(accept: str) -> str | None:
+    """"br" or "gzip" if the request's ``Accept-Encoding`` takes it (brotli first), else None."""
+    offered = {}
+    for part in accept.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        offered[name.strip()] = q
+    for enc in ("br", "gzip"):
+        if offered.get(enc, offered.get("*", 0.0)) > 0:
+            return enc
+    return None
 
 
-def module_urls(default_model: str) -> list[str]:
-    """The page's ES modules: ``main.js`` (naming the default model, which it fetches at once), then
-    the modules it imports, as the browser resolves their URLs."""
-    names = [k for k in static_files() if k.startswith("js/") and k != "js/main.js"]
-    return [f"/vx/js/main.js?model={quote(default_model)}", *(f"/vx/{n}" for n in names)]
+class Site:
+    """The server's side of :mod:`explorer.app.site`: each file found by its path when asked for (a model's
+    files are built on first use), compressed as the browser accepts, cached by the browser for good when
+    its name carries its hash."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        self._fixed: dict[str, SiteFile] | None = None
+
+    def fixed(self) -> dict[str, SiteFile]:
+        """models.json, sw.js and manifest.webmanifest (made once: the models do not change while serving)."""
+        with self._lock:
+            if self._fixed is None:
+                self._fixed = site.fixed_files(site.manifest(self.registry, server=True))
+            return self._fixed
+
+    def find(self, path: str) -> tuple[SiteFile, Any] | None:
+        """The file at ``path`` and, for a model file, its :class:`~explorer.app.bundle.ModelFile`."""
+        if path in ("vx/models.json", "sw.js", "manifest.webmanifest"):
+            return self.fixed()[path], None
+        if path.startswith(site.app_prefix()):
+            data = site.app_files()[1].get(path.removeprefix(site.app_prefix()))
+            return (SiteFile(data, site.MEDIA[Path(path).suffix], True), None) if data is not None else None
+        if path.startswith("vx/data/"):
+            name = path.removeprefix("vx/data/")
+            model, _, rest = name.partition(".")
+            kind = rest.partition(".")[0]
+            if kind not in KINDS or model not in self.registry.names():
+                return None
+            try:
+                f = file_of(self.registry.get(model), kind)
+            except ValueError:
+                return None
+            return (SiteFile(f.data, site.MEDIA[".bin"], True), f) if f.name == name else None
+        return None
+
+    def response(self, path: str, request: Request) -> Response:
+        found = self.find(path)
+        if found is None:
+            raise HTTPException(404, "not found")
+        f, model_file = found
+        cache = "public, max-age=31536000, immutable" if f.immutable else "no-cache"
+        headers = {"Cache-Control": cache, "ETag": f.etag, "Vary": "Accept-Encoding"}
+        if path == "sw.js":
+            headers["Service-Worker-Allowed"] = "/"
+        if request.headers.get("if-none-match") == f.etag:
+            return Response(status_code=304, headers=headers)
+        data, enc = f.data, accepted_encoding(request.headers.get("accept-encoding", ""))
+        if enc and len(data) > 1024 and f.media != "image/png":
+            data = model_file.encoded(enc) if model_file else _compressed(path, f.data, enc)
+            headers["Content-Encoding"] = enc
+        return Response(data, media_type=f.media, headers=headers)
 
 
-def preload_links(version: str, default_model: str) -> list[str]:
-    """``Link`` header values: the browser fetches the page's scripts while Gradio's own still load."""
-    return [f"<{u}>; rel=modulepreload" for u in module_urls(default_model)] + [
-        f"</vx/plotly.min.js?v={version}>; rel=preload; as=script"]
+@functools.lru_cache(maxsize=256)
+def _compressed(path: str, data: bytes, encoding: str) -> bytes:
+    """A small file compressed (brotli at its best, or gzip), once per path and content."""
+    if encoding == "br":
+        import brotli
+
+        return brotli.compress(data, quality=11)
+    return gzip.compress(data, 9, mtime=0)
 
 
-def page_head(version: str, default_model: str) -> str:
-    main = html.escape(module_urls(default_model)[0])
-    return (f'<link rel="stylesheet" href="/vx/explorer.css?v={version}">'
-            f'<script type="module" src="{main}"></script>'
-            f'<script src="/vx/plotly.min.js?v={version}"></script>')
+def preload_links() -> list[str]:
+    """``Link`` header values for the page: its modules and the model list, fetched while Gradio's own
+    scripts still load."""
+    app = "/" + site.app_prefix()
+    mods = [f"<{app}{n}>; rel=modulepreload" for n in site.app_files()[1]
+            if n.startswith("js/") and n != "js/worker.js"]
+    return [*mods, "</vx/models.json>; rel=preload; as=fetch; crossorigin=anonymous"]
 
 
-def serve_static(path: str) -> FileResponse:
-    files = static_files()
-    if path not in files:
-        raise HTTPException(404, "not found")
-    # Modules are imported by unversioned URLs: the browser revalidates them (a 304 when unchanged).
-    cache = "no-cache" if path.startswith("js/") else "public, max-age=86400"
-    media = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}[files[path].suffix]
-    return FileResponse(files[path], media_type=media, headers={"Cache-Control": cache})
+def page_head() -> str:
+    return site.head_tags("/")
+
+
+def serve_login_css() -> FileResponse:
+    return FileResponse(LOGIN_CSS, media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def build_app():

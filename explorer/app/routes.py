@@ -1,9 +1,9 @@
 """The ``/api`` routes the page calls: thin callbacks over :mod:`explorer.inference` and :mod:`explorer.tools`.
 
-Gradio's event path costs 200-800 ms per event here, too slow for a drag, so the page decodes drags
-itself from the decoder's weights (``/api/models/{name}/bundle``) and sends strokes to
-``/api/models/{name}/encode``. Python stays the reference: ``/api/models/{name}/decode`` gives the image
-the page must show for a map position.
+The page computes a drawing's forward pass itself, from the model's files (:mod:`explorer.app.site`); these
+routes are what needs Pyro (step 6's SVI step, "check with Pyro", log p(x) with many samples) and the
+Python reference of what the page computes, for scripts and notebooks (``encode``, ``decode``, ``prior``,
+``interpolate``, ``traverse``, ``digit``).
 
 All per-user state (the drawing, the ring, the samples) lives in each browser tab; the server keeps only
 read-only models and each tab's newest request number, so users never see each other's work.
@@ -26,9 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from explorer.app.admission import BUSY, Policy
 from explorer.app.batching import Batcher, Busy
-from explorer.app.bundle import bundle_of
 from explorer.app.schemas import (
     Bye,
+    CheckRequest,
     EncodeRequest,
     InterpolateRequest,
     LogPxRequest,
@@ -178,11 +178,6 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
                 out.append({"name": n, "error": str(exc)})
         return {"default": registry.default, "models": out}
 
-    @router.get("/models/{name}/bundle")
-    def bundle(name: str) -> Response:
-        return Response(bundle_of(model(name, built=False)), media_type="application/octet-stream",
-                        headers={"Cache-Control": "private, max-age=3600"})
-
     @router.post("/models/{name}/warm")
     def warm(name: str) -> dict[str, Any]:
         """A page has drawn this model's map and will send drawings next: build its torch model now
@@ -210,6 +205,15 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         return drawing_route(name, req, lambda m, c, r: adam_steps(
             m, c, steps=r.steps, lr=r.lr, seed=r.seed, estimator=r.estimator,
             label=r.label if not m.config.labels or r.label is not None else 0))
+
+    @router.post("/models/{name}/check")
+    def check(name: str, req: CheckRequest) -> Any:
+        """"Check with Pyro": Pyro's Trace_ELBO (or TraceMeanField_ELBO) on this drawing at the page's z."""
+        from explorer.pyro_check import pyro_check
+
+        if any(len(row) > 512 for row in req.z):
+            raise HTTPException(422, "z: each row holds at most 512 numbers")
+        return drawing_route(name, req, lambda m, c, r: pyro_check(m, c, r.z, r.estimator, r.label))
 
     @router.post("/models/{name}/interpolate")
     def interpolate(name: str, req: InterpolateRequest) -> dict[str, Any]:

@@ -71,6 +71,13 @@ class StepRequest(EncodeRequest):
     lr: float = Field(default=1e-3, ge=1e-6, le=0.1)
 
 
+class CheckRequest(EncodeRequest):
+    """A drawing and the page's samples z (``k`` rows of ``z_dim``): "check with Pyro" scores them with Pyro."""
+
+    z: list[list[float]] = Field(min_length=1, max_length=MAX_SAMPLES)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_SAMPLES)
+
+
 class InterpolateRequest(Strict):
     a: list[float] = Field(max_length=512)
     b: list[float] = Field(max_length=512)

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from explorer.app.admission import Admission, Policy
 from explorer.app.auth import COOKIE, Login
 from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHeaders, Unrouted
-from explorer.app.page import build_app, login_page, logout_page, page_head, preload_links, serve_static
+from explorer.app.page import Site, build_app, login_page, logout_page, page_head, preload_links, serve_login_css
 from explorer.app.routes import make_router
 from explorer.app.schemas import MAX_REQUEST_BYTES
 from explorer.app.sessions import LatestRequests
@@ -43,8 +43,6 @@ def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable
                  latest: Any = None, cores: int | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
     """Our routes and middleware (outermost first), for whichever server hosts the page (with
     :data:`EXCEPTION_HANDLERS`)."""
-    from explorer import __version__
-
     async def require_login(request: Request) -> None:
         if login is not None and login.user(request) is None:
             raise HTTPException(401, "log in first")
@@ -52,11 +50,14 @@ def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only to collect the routes
     policy = Policy(cores=cores)
     app.include_router(make_router(registry, require_login, latest or LatestRequests(), policy, on_warm))
-    app.add_api_route("/vx/{path:path}", serve_static, methods=["GET"], include_in_schema=False)
+    site = Site(registry)
+    app.add_api_route("/vx/login.css", serve_login_css, methods=["GET"], include_in_schema=False)
+    for path in ("/vx/{path:path}", "/sw.js", "/manifest.webmanifest"):
+        app.add_api_route(path, _site_route(site), methods=["GET"], include_in_schema=False)
     if login is not None:
         _add_login_routes(app, login)
     # Behind a login the page's address answers with the login form: nothing to preload then.
-    preload = None if login is not None else preload_links(__version__, registry.default)
+    preload = None if login is not None else preload_links()
     middleware = [
         Middleware(SecurityHeaders, preload=preload),
         Middleware(BodyLimit, limit=MAX_REQUEST_BYTES),
@@ -68,6 +69,13 @@ def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable
         Middleware(CORSMiddleware, allow_origins=[]),
     ]
     return list(app.router.routes), middleware
+
+
+def _site_route(site: Site) -> Callable:
+    def serve(request: Request) -> Response:
+        return site.response(request.url.path.lstrip("/"), request)
+
+    return serve
 
 
 def _add_login_routes(app: FastAPI, login: Login) -> None:
@@ -112,7 +120,6 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
     ``on_warm(name)`` is called when a page has drawn the map of a model whose torch model is not built
     yet (``startup.serve`` builds it then, in the background). ``shared`` (an :class:`~explorer.app.startup.Shared`)
     holds the state several worker processes share; ``cores`` the cores this process may compute on."""
-    from explorer import __version__
     from explorer.app.gradio_import import import_gradio
 
     gr = import_gradio()
@@ -121,4 +128,4 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None,
                   routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     return gr.mount_gradio_app(app, build_app(), path="/", auth_dependency=login.user if login else None,
-                               head=page_head(__version__, registry.default), **GRADIO_OPTIONS)
+                               head=page_head(), **GRADIO_OPTIONS)

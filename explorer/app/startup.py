@@ -229,7 +229,6 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
                   builder: ModelBuilder, announce: Callable[[str], None], url: str) -> None:
     """``--share``: the same routes and middleware, served by Gradio's public ``Blocks.launch``, which
     opens the share link (through Gradio's relay; it needs the internet)."""
-    from explorer import __version__
     from explorer.app.auth import Login
     from explorer.app.page import build_app, page_head
     from explorer.app.server import EXCEPTION_HANDLERS, GRADIO_OPTIONS, server_parts
@@ -240,7 +239,7 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
     try:
         _, _, share_url = demo.launch(
             server_name=host, server_port=port, share=True, prevent_thread_lock=True, quiet=True,
-            auth_dependency=login.user if login else None, head=page_head(__version__, registry.default),
+            auth_dependency=login.user if login else None, head=page_head(),
             app_kwargs={"routes": routes, "middleware": middleware, "exception_handlers": EXCEPTION_HANDLERS,
                         "docs_url": None, "redoc_url": None, "openapi_url": None}, **GRADIO_OPTIONS)
     except OSError as exc:

@@ -32,18 +32,6 @@ export function fill(el, children) {
 
 export const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
 
-export function b64bytes(s) {
-  const bin = atob(s), out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-export function bytesB64(u8) {
-  let s = "";
-  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
 /** Paint 784 ink values (0..255) from `u8` at `offset` as a 28x28 digit, ink dark on paper. */
 export function paintGrey(canvas, u8, offset = 0) {
   const ctx = canvas.getContext("2d"), img = ctx.createImageData(28, 28), d = img.data;

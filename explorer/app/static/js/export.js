@@ -1,6 +1,8 @@
 // Save a grid of digit canvases as a PNG that says how to reproduce it: row and column labels, and a
 // caption with the model, the seed and the settings. Save the drawing itself (PNG and JSON).
 
+import { crc32 } from "./data.js";
+
 /**
  * canvases: the digits, row by row; cols: per row; caption: one line (model, seed, settings);
  * rows / columns: optional labels (strings) written left of each row / under each column.
@@ -31,9 +33,6 @@ export function download(href, filename) {
 }
 
 // PNG text chunks: a PNG that carries how to reproduce it (PIL reads them as Image.text).
-const CRC = (() => { const t = new Uint32Array(256); for (let n = 0; n < 256; n++) { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; t[n] = c >>> 0; } return t; })();
-function crc32(bytes) { let c = 0xffffffff; for (const b of bytes) c = CRC[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; }
-
 /** The PNG of `canvas` with a tEXt chunk `key` = `text` (ASCII JSON), as a Blob. */
 export async function pngWithText(canvas, key, text) {
   const png = new Uint8Array(await (await new Promise((r) => canvas.toBlob(r, "image/png"))).arrayBuffer());

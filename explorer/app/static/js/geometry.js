@@ -67,3 +67,36 @@ export function latentAt(m, px, py) {
   }
   return { z, region: maxEdge(m, hit.t) > m.header.gap_edge ? "gap" : "inside" };
 }
+
+/**
+ * Latent points -> map positions: the twin of Atlas.forward in explorer/atlas.py. z: n rows of z_dim;
+ * returns Float64Array(2n). On a latent map, z itself (as float32); else the inverse-distance-weighted
+ * mean of the map positions of the k test digits nearest in latent space (ties: the lower index).
+ */
+export function toMap(m, z, n) {
+  const zd = m.zdim, out = new Float64Array(2 * n), XY = m.arrays.xy.data;
+  if (m.header.map === "latent") {
+    for (let s = 0; s < n; s++) { out[2 * s] = Math.fround(z[s * zd]); out[2 * s + 1] = Math.fround(z[s * zd + 1]); }
+    return out;
+  }
+  const L = m.arrays.loc.data, k = m.constants.knn, bestD = new Float64Array(k), bestI = new Int32Array(k);
+  for (let s = 0; s < n; s++) {
+    bestD.fill(Infinity); bestI.fill(-1);
+    const zo = s * zd;
+    for (let i = 0; i < m.n; i++) {
+      let d2 = 0;
+      const o = i * zd;
+      for (let d = 0; d < zd; d++) { const t = L[o + d] - z[zo + d]; d2 += t * t; }
+      if (d2 >= bestD[k - 1]) continue;  // equal: the lower index, seen first, stays
+      let j = k - 1;
+      while (j > 0 && bestD[j - 1] > d2) { bestD[j] = bestD[j - 1]; bestI[j] = bestI[j - 1]; j--; }
+      bestD[j] = d2; bestI[j] = i;
+    }
+    let wsum = 0, x = 0, y = 0;
+    const w = new Float64Array(k);
+    for (let j = 0; j < k; j++) { w[j] = 1 / (Math.sqrt(bestD[j]) + 1e-6); wsum += w[j]; }
+    for (let j = 0; j < k; j++) { const wj = w[j] / wsum; x += wj * XY[2 * bestI[j]]; y += wj * XY[2 * bestI[j] + 1]; }
+    out[2 * s] = Math.fround(x); out[2 * s + 1] = Math.fround(y);
+  }
+  return out;
+}

@@ -1,11 +1,12 @@
-// The explorer's orchestrator: fetches the model while the browser compiles Plotly, builds the page
-// from the panels' markup, wires the toolbar, loads models, and shows the server's state.
+// The explorer's orchestrator: reads the model list, draws the map as soon as its file arrives, then
+// fetches the networks (they compute every drawing in this page, in worker threads), builds the page from
+// the panels' markup, keeps the shared settings in the URL, and says what needs the server when it is away.
 
-import { ApiError, modelPath, request, setTab } from "./api.js";
-import { parseBundle } from "./bundle.js";
-import { decode } from "./decoder.js";
-import { latentAt } from "./geometry.js";
+import { ApiError, createApi } from "./api.js";
+import { createCompute } from "./compute.js";
+import { loadMap, loadRest } from "./loader.js";
 import * as backprop from "./panels/backprop.js";
+import * as check from "./panels/check.js";
 import * as compare from "./panels/compare.js";
 import * as draw from "./panels/draw.js";
 import * as label from "./panels/label.js";
@@ -14,22 +15,11 @@ import * as map from "./panels/map.js";
 import * as presenter from "./panels/presenter.js";
 import * as tools from "./panels/tools.js";
 import { h } from "./dom.js";
-import { createState } from "./state.js";
+import { EVENTS, STATUS, createState, parseHash, toHash } from "./state.js";
+import { MAX_SEED } from "./rng.js";
 
-// Started at once, before Plotly (which the browser compiles next): the model list and the bundle of
-// the default model (named in this module's URL).
-const DEFAULT_MODEL = new URL(import.meta.url).searchParams.get("model");
-const early = {
-  info: request("/api/models").catch(() => null),
-  bundle: DEFAULT_MODEL ? request(modelPath(DEFAULT_MODEL, "bundle"), { binary: true }).then((buf) => ({ name: DEFAULT_MODEL, buf })).catch(() => null) : null,
-};
-const takeEarly = (key) => { const p = early[key]; early[key] = null; return p || Promise.resolve(null); };
-const plotlyReady = () => new Promise((resolve, reject) => {
-  const giveUp = performance.now() + 30000;
-  const poll = () => (window.Plotly ? resolve(window.Plotly)
-    : performance.now() > giveUp ? reject(new Error("Plotly's script did not load; reload the page")) : setTimeout(poll, 10));
-  poll();
-});
+const SITE = new URL("../../../", import.meta.url);  // the folder holding models.json (vx/)
+const early = fetch(new URL("models.json", SITE), { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
 
 const TOOLBAR = `
   <div class="vx-toolbar">
@@ -41,161 +31,160 @@ const TOOLBAR = `
     <button data-vx="clear" type="button" title="empty the canvas">Clear</button>
     <label title="overlay samples z ~ N(0, I) on the map"><input type="checkbox" data-vx="prior"> Prior samples</label>
     <a data-vx="csv" class="vx-btn" href="#" download title="the map as CSV: index, label, x, y, loc, scale">Map CSV</a>
+    <button data-vx="share" type="button" title="copy a link to this view: the model, the seed, K, the estimator, the label, the slide">Copy link</button>
     ${presenter.markup}
   </div>
-  <div class="vx-statusline"><span class="vx-status" data-vx="status" role="status"></span></div>`;
+  <div class="vx-statusline"><span class="vx-status" data-vx="status" role="status"></span><span class="vx-server" data-vx="server"></span></div>`;
 
 function skeleton() {
   return `<header class="vx-head"><h1>VAE latent-space explorer</h1>
     <p>Draw a digit: the guide encodes it to q(z|x), samples of z are decoded and placed on the map, and the ELBO is split into its terms.
-    Drag the ring on the map to decode any place.</p></header>
+    Drag the ring on the map to decode any place. Everything is computed here, in your browser; the server takes Pyro's real steps.</p></header>
   ${TOOLBAR}${compare.markup.card}
   <div class="vx-main">
     <section class="vx-mapcol">${map.markup.map}</section>
     <section class="vx-side">${map.markup.ring}${draw.markup.pad}</section>
   </div>
-  <div class="vx-panels">${label.markup}${lens.markup}${draw.markup.samples}${tools.markup.prior}${map.markup.digit}${tools.markup.interp}${tools.markup.traverse}${compare.markup.table}</div>`;
+  <div class="vx-panels">${label.markup}${lens.markup}${check.markup}${draw.markup.samples}${tools.markup.prior}${map.markup.digit}${tools.markup.interp}${tools.markup.traverse}${compare.markup.table}</div>`;
 }
 
-function makeContext(root, S) {
+function makeContext(root, S, api, compute) {
   const listeners = {};
   const $ = (name) => root.querySelector(`[data-vx=${name}]`);
-  const status = (msg, kind) => { const s = $("status"); s.textContent = msg || ""; s.dataset.kind = kind || ""; };
-  return {
-    root, S, $, status,
-    on: (ev, fn) => { (listeners[ev] ||= []).push(fn); },
-    emit: (ev, data) => { for (const fn of listeners[ev] || []) fn(data); },
-    /** Run an API call; a busy server (429/503) is retried, a slow answer shows the busy sign. */
-    async call(fn, tries = 5) {
-      const busy = setTimeout(() => { root.dataset.busy = "1"; }, 400);
-      try {
-        for (let i = 1; ; i++) {
-          try { return await fn(); } catch (err) {
-            if (!(err instanceof ApiError) || err.kind !== "busy" || i >= tries) throw err;
-            status("the server is busy, retrying…", "warn");
-            await new Promise((r) => setTimeout(r, 500 * i));
-          }
-        }
-      } finally { clearTimeout(busy); delete root.dataset.busy; }
+  const declared = (ev) => { if (!(ev in EVENTS)) throw new Error(`undeclared event ${ev}`); };
+  const ctx = {
+    root, S, $, api, compute, site: SITE,
+    on: (ev, fn) => { declared(ev); (listeners[ev] ||= []).push(fn); },
+    emit: (ev, data) => { declared(ev); for (const fn of listeners[ev] || []) fn(data); },
+    /** Show a declared status (state.js STATUS) with its details. */
+    status(key, details = {}, kind = "") {
+      if (!(key in STATUS)) throw new Error(`undeclared status ${key}`);
+      S.status = { key, kind };
+      const s = $("status");
+      s.textContent = STATUS[key](details); s.dataset.kind = kind; s.dataset.key = key;
+    },
+    /** Change a shared setting: the state, the URL, then the panels (they render from S). */
+    set(name, value) {
+      if (S[name] === value) return;
+      S[name] = value;
+      history.replaceState(null, "", location.pathname + location.search + toHash(S));
+      ctx.emit("settings", name);
     },
     failed(err, what) {
       const why = err instanceof ApiError && err.kind === "down" ? "the server is not answering" : err.message;
-      status(`${what}: ${why}`, "error");
+      ctx.status("failed", { what, why }, "error");
     },
+    model: () => S.models[S.model],
   };
+  return ctx;
 }
 
 async function mount(root) {
   const S = createState();
-  setTab(S.session);
   window.vx = S;  // the one debug name: read by the tests and the benchmark scripts
-  const pre = await takeEarly("bundle");
-  const first = pre ? parseBundle(pre.buf) : null;
-  if (first) S.models[first.name] = first;
-  const constants = first ? first.constants : (await loadBundle(S, (await request("/api/models")).default)).constants;
+  const catalogue = await early || await fetch(new URL("models.json", SITE)).then((r) => r.json()).catch(() => null);
+  if (!catalogue || !catalogue.models) { root.textContent = "The explorer could not load its list of models: reload the page."; return; }
+  S.catalogue = catalogue;
+  S.server = catalogue.server ? "unknown" : "none";
+  const api = createApi(catalogue.server ? new URL("../api/", SITE) : null, S);
+  const compute = createCompute();
+  const usable = catalogue.models.filter((m) => !m.error).map((m) => m.name);
+  const first = catalogue.models.find((m) => m.name === catalogue.default) || catalogue.models.find((m) => !m.error);
+  const { settings, notes } = parseHash(location.hash, { models: usable, kChoices: [4, 8, 16, 32, 64], maxSeed: MAX_SEED });
+  Object.assign(S, settings);
+  S.model = settings.model || first.name;
+
+  // The map first: its file is small, the networks follow
+  let m;
+  try { m = await loadMap(SITE, first.name === S.model ? first : catalogue.models.find((x) => x.name === S.model), S); } catch (err) {
+    root.textContent = `The explorer could not load ${S.model}: ${err.message}`;
+    return;
+  }
+  const C = m.constants;
   root.innerHTML = skeleton();  // constant markup: no data in it
-  const ctx = makeContext(root, S), $ = ctx.$;
-  for (const v of constants.k_choices) $("k").append(h("option", { value: v, text: v, selected: v === constants.default_k }));
+  const ctx = makeContext(root, S, api, compute), $ = ctx.$;
+  for (const v of C.k_choices) $("k").append(h("option", { value: v, text: v }));
+  $("k").value = String(S.k);
+  for (const mm of catalogue.models) {
+    $("model").append(h("option", { value: mm.name, disabled: !!mm.error, text: mm.error ? `${mm.name} (unavailable)` : `${mm.name} (z=${mm.z_dim})` }));
+  }
   ctx.on("label", (d) => { S.label = d; $("label").value = String(d); });  // first: the panels then see the new label
   const mapPanel = map.mount(ctx), drawPanel = draw.mount(ctx);
-  lens.mount(ctx); backprop.mount(ctx); label.mount(ctx);
-  const toolPanel = tools.mount(ctx, mapPanel), comparePanel = compare.mount(ctx);
-  presenter.mount(ctx, mapPanel);
-  ctx.on("encoded", () => mapPanel.drawOverlay());
+  lens.mount(ctx); backprop.mount(ctx); label.mount(ctx); check.mount(ctx);
+  const toolPanel = tools.mount(ctx, mapPanel);
+  compare.mount(ctx).showModels(catalogue);
+  const slides = presenter.mount(ctx, mapPanel);
+  ctx.on("result", () => mapPanel.drawOverlay());
+  ctx.emit("catalogue", catalogue);
 
   async function show(name) {
-    const sel = $("model"), previous = S.name;
-    ctx.status(`loading ${name}…`);
-    let m;
-    try { m = S.models[name] || (await ctx.call(() => loadBundle(S, name))); } catch (err) {
-      sel.value = previous || "";  // the selector goes back to the model still shown
-      ctx.failed(err, `cannot load ${name}`);
+    const entry = catalogue.models.find((x) => x.name === name);
+    if (!entry || entry.error) return;
+    const previous = S.model;
+    ctx.status("loading", { name });
+    let mm = S.models[name];
+    try { if (!mm) mm = await loadMap(SITE, entry, S); } catch (err) {
+      $("model").value = previous;
+      ctx.status("failed", { what: `cannot load ${name}`, why: err.message }, "error");
       return;
     }
-    S.model = m; S.name = name; S.cloud = null;
-    sel.value = name;
-    $("csv").href = modelPath(name, "map.csv");
-    $("labelpick").hidden = !m.header.labels;
-    await plotlyReady();
-    ctx.emit("model", m);
-    await mapPanel.show(m);
-    if (S.stats.readyAt === undefined) S.stats.readyAt = performance.now();  // since navigation start
+    ctx.set("model", name);
+    $("model").value = name;
+    S.cloud = null; S.result = null; S.logpx = null;
+    $("csv").href = entry.files ? new URL(`../api/models/${encodeURIComponent(name)}/map.csv`, SITE).href : "#";
+    $("csv").hidden = S.server === "none";
+    $("labelpick").hidden = !mm.header.labels;
+    ctx.emit("model", mm);
+    if (S.hooks.stats.readyAt === undefined) S.hooks.stats.readyAt = performance.now();  // since navigation start
     root.dataset.ready = name;
-    // The map is up: the server may now build this model's torch model (it starts without torch).
-    const preparing = `${name} ready · preparing the model for your drawings…`;
-    ctx.status(preparing);
-    request(modelPath(name, "warm"), { method: "POST", timeout: 120000 })
-      .then(() => { if ($("status").textContent === preparing) ctx.status(`${name} ready`); })
-      .catch((err) => { if ($("status").textContent === preparing) ctx.failed(err, name); });
-    if (S.drawn) drawPanel.encode(performance.now(), true);
-  }
-
-  $("clear").addEventListener("click", () => {
-    drawPanel.reset(); ctx.emit("cleared"); S.lastLogPx = null; mapPanel.drawOverlay(); ctx.status("");
-  });
-  const newEps = (t) => { S.seed += 1; drawPanel.encode(t, true); if ($("prior").checked) toolPanel.prior(); };
-  $("resample").addEventListener("click", (e) => newEps(e.timeStamp));
-  ctx.on("neweps", () => newEps(performance.now()));
-  ctx.on("redo", () => drawPanel.encode(performance.now(), true));
-  $("k").addEventListener("change", (e) => drawPanel.encode(e.timeStamp, true));
-  $("model").addEventListener("change", (e) => show(e.target.value));
-  ctx.on("switch", (name) => show(name));
-  $("label").addEventListener("change", (e) => ctx.emit("label", Number(e.target.value)));
-  // An idle page still tells the truth: a health check every 5 s while nothing else is asked.
-  let lastOk = performance.now();
-  setInterval(async () => {
-    if (document.hidden || S.inflight || root.dataset.busy) return;
-    try {
-      await request("/api/health", { timeout: 4000 });
-      if (root.dataset.down) { delete root.dataset.down; ctx.status("the server is back", "warn"); }
-      lastOk = performance.now();
-    } catch (err) {
-      if (err.status === 401) { ctx.status("you are logged out: reload the page to log in again", "error"); return; }
-      root.dataset.down = "1";
-      ctx.status(`the server is not answering (${Math.round((performance.now() - lastOk) / 1000)} s): your drawing is kept; trying again…`, "error");
+    if (!mm.ready) ctx.status("networks", { name });
+    try { await loadRest(SITE, entry, mm, S, ctx); } catch (err) {
+      ctx.status("failed", { what: `the networks of ${name} could not be loaded`, why: err.message }, "error");
+      return;
     }
-  }, 5000);
-  // A closing tab tells the server to forget it now (otherwise its entry expires after 10 minutes).
-  window.addEventListener("pagehide", () => {
-    navigator.sendBeacon("/api/bye", new Blob([JSON.stringify({ session: S.session })], { type: "application/json" }));
+    compute.load(name, mm.files);
+    root.dataset.computes = name;
+    if (S.model !== name) return;
+    ctx.status(S.server === "down" ? "offline" : "ready", { name }, S.server === "down" ? "warn" : "");
+    ctx.emit("ready", mm);
+  }
+  Object.assign(S.hooks, {
+    show, slides,
+    /** The page's forward pass of a drawing {width, height, pixels: [...]}, in its worker (the contract test). */
+    forward: async (drawing, opts) => (await compute.forward(drawing.model || S.model, { ...drawing, pixels: Uint8Array.from(drawing.pixels) }, opts)).result,
+    logpx: async (drawing, opts) => (await compute.logpx(S.model, { ...drawing, pixels: Uint8Array.from(drawing.pixels) }, opts)).result,
+    decodeAt: (points, lab) => mapPanel.decodeAt(points, lab),
   });
-  S.hooks = {
-    /** Decode map positions as the page does: [{image: [784], region}] (the contract test compares with Python). */
-    decodeAt: (points, lab) => points.map(([x, y]) => {
-      const r = latentAt(S.model, x, y), out = new Uint8Array(784);
-      decode(S.model, r.z, out, lab);
-      return { image: Array.from(out), region: r.region, z: Array.from(r.z) };
-    }),
-    show,
-  };
 
-  try {
-    const info = (await takeEarly("info")) || (await ctx.call(() => request("/api/models")));
-    fill_models($("model"), info);
-    comparePanel.showModels(info);
-    ctx.emit("models", info);
-    await show(DEFAULT_MODEL && info.models.some((x) => x.name === DEFAULT_MODEL && !x.error) ? DEFAULT_MODEL : info.default);
-  } catch (err) {
-    ctx.failed(err, "could not load the explorer");
+  $("clear").addEventListener("click", () => { drawPanel.reset(); S.result = null; S.logpx = null; S.drawing = null; ctx.emit("cleared"); mapPanel.drawOverlay(); ctx.status("none"); });
+  const newEps = () => { ctx.set("seed", (S.seed + 1) % (MAX_SEED + 1)); };
+  $("resample").addEventListener("click", newEps);
+  $("k").addEventListener("change", (e) => ctx.set("k", Number(e.target.value)));
+  $("model").addEventListener("change", (e) => show(e.target.value));
+  $("label").addEventListener("change", (e) => ctx.emit("label", Number(e.target.value)));
+  $("share").addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText(location.href); ctx.status("note", { text: "link copied: it opens this model, seed, K, estimator, label and slide" }); }
+    catch { ctx.status("note", { text: `the link to this view: ${location.href}` }); }
+  });
+  ctx.on("settings", (name) => {
+    if (name === "k") $("k").value = String(S.k);
+    if (name === "seed" || name === "k" || name === "estimator" || name === "observed") drawPanel.compute(performance.now(), true);
+  });
+  window.addEventListener("hashchange", () => {
+    const { settings: next } = parseHash(location.hash, { models: usable, kChoices: C.k_choices, maxSeed: MAX_SEED });
+    if (next.model && next.model !== S.model) show(next.model);
+    for (const key of ["seed", "k", "estimator", "observed", "slide"]) if (key in next) ctx.set(key, next[key]);
+  });
+  api.watch(ctx);
+  if ("serviceWorker" in navigator && location.protocol !== "file:") {
+    navigator.serviceWorker.register(new URL("../sw.js", SITE), { scope: new URL("../", SITE).pathname }).catch(() => {});
   }
+  await show(S.model);
+  if (notes.length) ctx.status("note", { text: `the link's ${notes.join(", ")} ${notes.length > 1 ? "are" : "is"} not valid here: the defaults are shown instead` }, "warn");
+  if (S.slide !== null) slides.open(S.slide);
 }
 
-function fill_models(sel, info) {
-  for (const mm of info.models) {
-    const o = document.createElement("option");
-    o.value = mm.name; o.disabled = !!mm.error;
-    o.textContent = mm.error ? `${mm.name} (unavailable)` : `${mm.name} (z=${mm.z_dim})`;
-    sel.append(o);
-  }
-}
-
-async function loadBundle(S, name) {
-  const m = parseBundle(await request(modelPath(name, "bundle"), { binary: true }));
-  S.models[name] = m;
-  return m;
-}
-
-// Gradio renders the root element (explorer/app/page.py); mount into it once it is there.
+// The root element is ours (the static page) or Gradio's (explorer/app/page.py): mount once it is there.
 function whenRoot() {
   const root = document.querySelector("[data-vx=root]");
   if (root && !root.dataset.mounted) { root.dataset.mounted = "1"; mount(root); return true; }

@@ -1,8 +1,8 @@
-// The models: the card of the model shown, the shipped models side by side, and the same drawing encoded
-// by a second model.
+// The models: the card of the model shown, the shipped models side by side, and the same drawing computed
+// by a second model (in this page).
 
-import { modelPath, postJSON } from "../api.js";
-import { b64bytes, empty, fill, fmt, h, paintGrey } from "../dom.js";
+import { empty, fill, fmt, h, paintGrey } from "../dom.js";
+import { loadMap, loadRest } from "../loader.js";
 
 export const markup = {
   card: `<div class="vx-modelcard" data-vx="card" aria-live="polite"></div>`,
@@ -43,31 +43,35 @@ export function mount(ctx) {
   }
 
   async function compare() {
-    // The drawing as this model last encoded it, sent to the other model too; only the newest
-    // comparison is shown (an older one, e.g. of a half-drawn stroke, may answer later).
-    const other = $("compare").value, mine = S.lastEncode, sent = S.lastEncodeBody, cseq = ++compareSeq;
-    if (!other || !mine || !sent) { fill($("comparebox"), other ? empty("Draw a digit first.") : []); return; }
+    // The drawing as this model last computed it, computed by the other model too (in this page); only the
+    // newest comparison is shown.
+    const other = $("compare").value, mine = S.result, drawing = S.drawing, cseq = ++compareSeq;
+    if (!other || !mine || !drawing) { fill($("comparebox"), other ? empty("Draw a digit first.") : []); return; }
+    const entry = S.catalogue.models.find((m) => m.name === other);
     let o;
     try {
-      o = await ctx.call(() => postJSON(modelPath(other, "encode"), { ...JSON.parse(sent), session: "", seq: 0 }));
+      fill($("comparebox"), empty(`loading ${other}…`));
+      const m = await loadMap(ctx.site, entry, S);
+      await loadRest(ctx.site, entry, m, S, ctx);
+      ctx.compute.load(other, m.files);
+      ({ result: o } = await ctx.compute.forward(other, drawing, { k: mine.k, seed: mine.seed, estimator: mine.estimator, label: null }) || {});
     } catch (err) {
-      if (cseq === compareSeq) fill($("comparebox"), empty(`could not encode with ${other}: ${err.message}`));
+      if (cseq === compareSeq) fill($("comparebox"), empty(`could not compute with ${other}: ${err.message}`));
       return;
     }
-    if (cseq !== compareSeq) return;
-    if (o.blank) { fill($("comparebox"), empty(o.message)); return; }
+    if (cseq !== compareSeq || !o) return;
     const fig = (res, cls) => {
       const c = h("canvas", { width: 28, height: 28, class: "vx-px vx-mid" });
-      paintGrey(c, b64bytes(res.mean_img));
+      paintGrey(c, res.mean_img);
       return h("figure", { class: "vx-cmp", "data-vx-cmp": cls }, [h("figcaption", {}, [h("b", { text: res.model }), ` (z=${res.loc.length})`]), c,
         h("div", {}, ["ELBO ", h("b", { "data-vx-num": `cmp-elbo-${cls}`, text: fmt(res.elbo) }), " nats", h("br"), `KL ${fmt(res.kl)} · recon ${fmt(res.recon)}`])]);
     };
     fill($("comparebox"), [fig(mine, "a"), fig(o, "b")]);
-    S.lastCompare = o; S.lastCompareMine = mine;
+    S.hooks.lastCompare = o;
   }
 
   $("compare").addEventListener("change", compare);
   ctx.on("model", (m) => fill($("card"), cardText(m.header.model)));
-  ctx.on("encoded", ({ final }) => { if (final && $("compare").value) compare(); });
+  ctx.on("result", ({ final }) => { if (final && $("compare").value) compare(); });
   return { showModels };
 }

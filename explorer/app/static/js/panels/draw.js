@@ -1,8 +1,8 @@
-// The drawing pad: strokes become the ink the server encodes (live while drawing, then at the end of
-// each stroke; the newest drawing wins), the 28x28 input the model sees, and the samples' grid.
+// The drawing pad: strokes become the drawing (an object: width, height, ink), computed in this page's
+// worker live while drawing and at the end of each stroke (the newest wins); the 28x28 input the model
+// sees, the decoded guide mean and the samples' grid render from the result.
 
-import { modelPath, postJSON } from "../api.js";
-import { b64bytes, bytesB64, digitCanvas, fill, paintGrey } from "../dom.js";
+import { digitCanvas, fill, paintGrey } from "../dom.js";
 import { download, pngWithText } from "../export.js";
 
 export const markup = {
@@ -16,7 +16,7 @@ export const markup = {
           <canvas class="vx-px vx-mid" data-vx="input" width="28" height="28"></canvas>
           <div class="vx-caption">Decoded guide mean</div>
           <canvas class="vx-px vx-mid" data-vx="meanimg" width="28" height="28"></canvas>
-          <button type="button" data-vx="save-drawing" class="vx-mini" title="the drawing as PNG, carrying what was sent, the 28×28 input, model and seed (PNG text chunk vx-drawing)">Save drawing</button>
+          <button type="button" data-vx="save-drawing" class="vx-mini" title="the drawing as PNG, carrying what reproduces it in Python (PNG text chunk vx-drawing)">Save drawing</button>
         </div>
       </div>
     </div>`,
@@ -31,7 +31,8 @@ export const markup = {
 export function mount(ctx) {
   const { S, $ } = ctx;
   const pad = $("pad"), pctx = pad.getContext("2d", { willReadFrequently: true });
-  const C = () => S.model.constants;
+  const C = () => ctx.model().constants;
+  let drawn = false;
 
   function clearPad() {
     pctx.fillStyle = "#fff"; pctx.fillRect(0, 0, pad.width, pad.height);
@@ -39,27 +40,27 @@ export function mount(ctx) {
   }
   clearPad();
 
-  let drawing = false, last = null, lastSent = 0;
+  let stroking = false, last = null, lastLive = 0, busy = false;
   const padPos = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; };
   pad.addEventListener("pointerdown", (e) => {
-    drawing = true; pad.setPointerCapture(e.pointerId); last = padPos(e);
+    stroking = true; pad.setPointerCapture(e.pointerId); last = padPos(e);
     pctx.beginPath(); pctx.arc(last[0], last[1], pctx.lineWidth / 2, 0, 2 * Math.PI); pctx.fillStyle = "#000"; pctx.fill();
-    S.drawn = true; e.preventDefault();
+    drawn = true; e.preventDefault();
   });
   pad.addEventListener("pointermove", (e) => {
-    if (!drawing) return;
+    if (!stroking) return;
     const p = padPos(e);
     pctx.beginPath(); pctx.moveTo(last[0], last[1]); pctx.lineTo(p[0], p[1]); pctx.stroke();
     last = p;
-    if (!S.inflight && e.timeStamp - lastSent > C().live_interval_ms) encode(e.timeStamp, false);  // live while drawing
+    if (!busy && e.timeStamp - lastLive > C().live_interval_ms) { lastLive = e.timeStamp; compute(e.timeStamp, false); }  // live
   });
-  const endStroke = (e) => { if (!drawing) return; drawing = false; encode(e.timeStamp, true); };
+  const endStroke = (e) => { if (!stroking) return; stroking = false; compute(e.timeStamp, true); };
   pad.addEventListener("pointerup", endStroke);
   pad.addEventListener("pointercancel", endStroke);
 
-  // The drawing is sent at half resolution: the model sees 28 x 28 anyway. The server does the
-  // MNIST-style preprocessing (explorer/preprocess.py).
+  // The model sees 28 x 28: the pad is read at half resolution, then prepared as MNIST's digits were.
   const small = document.createElement("canvas"), sctx = small.getContext("2d", { willReadFrequently: true });
+  /** The pad's ink as a drawing: {width, height, pixels} (0 paper .. 255 ink). */
   function padInk() {
     const n = C().send_size;
     small.width = n; small.height = n;
@@ -67,68 +68,65 @@ export function mount(ctx) {
     sctx.drawImage(pad, 0, 0, n, n);
     const d = sctx.getImageData(0, 0, n, n).data, ink = new Uint8Array(n * n);
     for (let i = 0; i < ink.length; i++) ink[i] = 255 - d[4 * i];
-    return { width: n, height: n, pixels: bytesB64(ink) };
+    return { width: n, height: n, pixels: ink };
   }
 
-  async function encode(t0, final) {
-    if (!S.drawn || !S.name) return;
-    if (S.inflight) S.inflight.abort();  // the newest drawing wins
-    const ctl = new AbortController(), seq = ++S.seq;
-    S.inflight = ctl; lastSent = t0;
-    const body = JSON.stringify({ ...padInk(), k: Number($("k").value), seed: S.seed, session: S.session, seq,
-      estimator: S.estimator, ...(S.model.header.labels && S.observedLabel !== null ? { label: S.observedLabel } : {}) });
-    S.lastBody = body;
-    try {
-      const tSend = performance.now();
-      const res = await ctx.call(() => postJSON(modelPath(S.name, "encode"), body, { signal: ctl.signal }));
-      if (seq !== S.seq || res.stale) return;
-      if (res.blank) { ctx.status(res.message, "warn"); return; }
-      const tGot = performance.now();
-      S.lastEncode = res;
-      S.lastEncodeBody = body;  // the drawing that lastEncode is of
-      render(res);
-      ctx.emit("encoded", { res, final, body, seq, t0 });
-      if (final) {
-        S.stats.lens.request.push(tGot - tSend);
-        S.stats.lens.render.push(performance.now() - tGot);
-        requestAnimationFrame(() => S.stats.draw.push(performance.now() - t0));
-      }
-      ctx.status("");
-    } catch (err) {
-      if (err.name !== "AbortError") ctx.failed(err, "your drawing could not be encoded; it is kept — draw on or try again");
-    } finally {
-      if (S.inflight === ctl) S.inflight = null;
+  /** Compute the pad's drawing in the page (the worker); `final` at the end of a stroke. */
+  async function compute(t0, final) {
+    const m = ctx.model();
+    if (!drawn || !m || !m.ready) return;
+    const drawing = padInk(), name = S.model;
+    const opts = { k: S.k, seed: S.seed, estimator: S.estimator, label: m.header.labels ? S.observed : null };
+    busy = true;
+    let out;
+    try { out = await ctx.compute.forward(name, drawing, opts); } catch (err) {
+      if (err.kind === "blank" || err.kind === "small") ctx.status("blank", { message: err.message }, "warn");
+      else ctx.status("failed", { what: "your drawing could not be computed; it is kept", why: err.message }, "error");
+      return;
+    } finally { busy = false; }
+    if (!out || name !== S.model) return;  // overtaken by a newer drawing, or another model is shown now
+    S.drawing = drawing; S.result = out.result; S.logpx = null;
+    render(out.result);
+    ctx.emit("result", { res: out.result, final });
+    if (final) {
+      const stats = S.hooks.stats;
+      stats.compute.push(out.ms);
+      stats.panel.push(performance.now() - t0);  // from the stroke's end to every panel rendered
+      if (S.status.key === "blank") ctx.status("none");
     }
   }
 
   function render(res) {
-    paintGrey($("input"), b64bytes(res.input));
-    paintGrey($("meanimg"), b64bytes(res.mean_img));
-    const imgs = b64bytes(res.samples_img), grid = $("samples");
+    paintGrey($("input"), res.input);
+    paintGrey($("meanimg"), res.mean_img);
+    const grid = $("samples");
     while (grid.children.length > res.k) grid.lastChild.remove();
     while (grid.children.length < res.k) grid.append(digitCanvas());
-    for (let i = 0; i < res.k; i++) paintGrey(grid.children[i], imgs, 784 * i);
-    $("repro").textContent = `reproduce: model ${res.model}, seed ${res.seed}, K ${res.k}`;
+    for (let i = 0; i < res.k; i++) paintGrey(grid.children[i], res.samples_img, 784 * i);
+    $("repro").textContent = `reproduce: model ${res.model}, seed ${res.seed}, K ${res.k}, ${res.estimator}`;
     S.cloud = { samples: res.samples_xy, mean: res.mean_xy };
   }
 
   function saveDrawing() {
-    if (!S.lastEncode || !S.lastEncodeBody) { ctx.status("draw a digit first", "warn"); return; }
-    const sent = JSON.parse(S.lastEncodeBody), res = S.lastEncode, stem = `drawing-${res.model}-seed${res.seed}`;
+    const res = S.result, d = S.drawing;
+    if (!res || !d) { ctx.status("note", { text: "draw a digit first" }, "warn"); return; }
+    const stem = `drawing-${res.model}-seed${res.seed}`;
+    let b64 = "";
+    for (let i = 0; i < d.pixels.length; i += 0x8000) b64 += String.fromCharCode.apply(null, d.pixels.subarray(i, i + 0x8000));
     const record = { model: res.model, seed: res.seed, k: res.k, estimator: res.estimator, label: res.label ?? null,
-      sent: { width: sent.width, height: sent.height, pixels_base64: sent.pixels },
-      input_28x28: Array.from(b64bytes(res.input)), elbo: res.elbo, elbo_se: res.elbo_se,
-      reproduce: `POST /api/models/${res.model}/encode with "sent" as width, height, pixels and seed ${res.seed}` };
-    // One file: the drawing as drawn, carrying what was sent, the 28x28 input, model and seed in its text.
+      observed: S.observed, sent: { width: d.width, height: d.height, pixels_base64: btoa(b64) },
+      input_28x28: Array.from(res.input), elbo: res.elbo, elbo_se: res.elbo_se, kl: res.kl, recon: res.recon,
+      reproduce: `python -c "import explorer; print(explorer.reproduce('${stem}.png')['elbo'])"` };
+    // One file: the drawing as drawn, carrying the drawing, the model, the seed and the numbers in its text.
     pngWithText(pad, "vx-drawing", JSON.stringify(record)).then((blob) => download(URL.createObjectURL(blob), `${stem}.png`));
   }
   $("save-drawing").addEventListener("click", saveDrawing);
 
   function reset() {
-    clearPad(); S.drawn = false; S.seq++; S.lastEncode = null; S.lastEncodeBody = null; S.cloud = null;
+    clearPad(); drawn = false; S.cloud = null;
     for (const n of ["input", "meanimg"]) $(n).getContext("2d").clearRect(0, 0, 28, 28);
     fill($("samples"), []); $("repro").textContent = "";
   }
-
-  return { encode, reset };
+  ctx.on("ready", () => compute(performance.now(), true));  // a model's networks arrived: the pad's drawing, if any
+  return { compute, reset, padInk, drawn: () => drawn };
 }

@@ -1,6 +1,7 @@
 // The label observed (conditional model only): p(y|x) for the drawing, and its style decoded as each digit.
 
-import { b64bytes, fill, fmt, h, strip, svg } from "../dom.js";
+import { bars, frame } from "../charts.js";
+import { fill, h, strip } from "../dom.js";
 import { savePNG } from "../export.js";
 
 export const markup = `
@@ -26,43 +27,36 @@ export const markup = `
     </div>
   </div>`;
 
-function probsSvg(res) {
-  const W = 520, H = 150, bw = W / 10, parts = [];
-  res.label_probs.forEach((pr, d) => {
-    const hh = (H - 40) * pr;
-    parts.push(svg("rect", { x: d * bw + 6, y: H - 22 - hh, width: bw - 12, height: Math.max(1, hh), class: d === res.label ? "vx-chosen" : "vx-kl" },
-      [svg("title", { text: `p(y=${d}|x) = ${fmt(pr, 3)}` })]),
-    svg("text", { x: d * bw + bw / 2, y: H - 6, class: "vx-tick", "text-anchor": "middle", text: d }),
-    svg("text", { x: d * bw + bw / 2, y: H - 26 - hh, class: "vx-tick", "text-anchor": "middle", text: pr >= 0.01 ? fmt(pr, 2) : "" }));
-  });
-  return svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "vx-svg vx-labels", role: "img", "aria-label": "p(y|x)" }, parts);
-}
-
 export function mount(ctx) {
   const { S, $ } = ctx;
-  let labelModel = null;  // the name of a label-aware model on this server, if any
-  ctx.on("models", (info) => { const lm = info.models.find((x) => !x.error && x.kind === "cvae"); labelModel = lm ? lm.name : null; });
+  let labelModel = null;  // the name of a label-aware model here, if any
+  ctx.on("catalogue", (info) => { const lm = info.models.find((x) => !x.error && x.kind === "cvae"); labelModel = lm ? lm.name : null; });
   ctx.on("model", (m) => {
     $("withlabel").hidden = !m.header.labels;
     $("nolabel").hidden = !!m.header.labels;
     $("tolabel").hidden = !labelModel;
-    S.observedLabel = null; $("observed").value = "";
+    $("observed").value = S.observed === null ? "" : String(S.observed);
+    fill($("labelprobs"), []); fill($("styles"), []);
   });
-  $("tolabel").addEventListener("click", () => { if (labelModel) ctx.emit("switch", labelModel); });
-  $("observed").addEventListener("change", (e) => {
-    S.observedLabel = e.target.value === "" ? null : Number(e.target.value);
-    ctx.emit("redo");
-  });
-  ctx.on("encoded", ({ res }) => {
+  $("tolabel").addEventListener("click", () => { if (labelModel) ctx.S.hooks.show(labelModel); });
+  $("observed").addEventListener("change", (e) => ctx.set("observed", e.target.value === "" ? null : Number(e.target.value)));
+  ctx.on("settings", (name) => { if (name === "observed") $("observed").value = S.observed === null ? "" : String(S.observed); });
+  function render(res) {
     if (!res.label_probs) return;
-    fill($("labelprobs"), [probsSvg(res), h("div", { class: "vx-caption" }, ["The model reads your drawing as a ",
+    const box = $("labelprobs"), f = frame(box, { aspect: 0.3, maxHeight: 300 });
+    const chart = bars(res.label_probs, res.label_probs.map((_, d) => String(d)), { ...f, unit: "p(y|x)", title: "p(y|x)",
+      tip: (d) => `p(y=${d}|x) = ${res.label_probs[d].toFixed(3)}` });
+    chart.querySelectorAll("rect")[res.label]?.setAttribute("class", "vx-chosen");
+    fill(box, [chart, h("div", { class: "vx-caption" }, ["The model reads your drawing as a ",
       h("b", { "data-vx-num": "label", text: res.label }),
-      S.observedLabel === null ? `; the ELBO below observes that y = ${res.label}.` : `; the ELBO below observes the y you chose, ${res.label}.`])]);
-    strip($("styles"), b64bytes(res.styles), 10);
-  });
+      S.observed === null ? `; the ELBO below observes that y = ${res.label}.` : `; the ELBO below observes the y you chose, ${res.label}.`])]);
+    strip($("styles"), res.styles, 10);
+  }
+  ctx.on("result", ({ res }) => render(res));
+  ctx.on("presenting", () => { if (S.result) render(S.result); });
   ctx.on("cleared", () => { fill($("labelprobs"), []); fill($("styles"), []); });
   $("styles-png").addEventListener("click", () => {
-    const caption = S.lastEncode ? `styles: model ${S.lastEncode.model}, seed ${S.lastEncode.seed}, digits 0-9` : "";
-    if (!savePNG(Array.from($("styles").children), 10, caption, `styles-${S.name}.png`)) ctx.status("nothing to save yet", "warn");
+    const caption = S.result ? `styles: model ${S.result.model}, seed ${S.result.seed}, digits 0-9` : "";
+    if (!savePNG(Array.from($("styles").children), 10, caption, `styles-${S.model}.png`)) ctx.status("note", { text: "nothing to save yet" }, "warn");
   });
 }

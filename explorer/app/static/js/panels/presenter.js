@@ -1,6 +1,7 @@
-// Presenter mode, for a projector: the map on the left, one slide on the right (the drawing pad, the
-// decoder at the ring, each step of the forward pass, the label, the samples), large type, and keys as a
-// presentation clicker sends them: PageDown / → / space forward, PageUp / ← back, Escape leaves.
+// Presenter mode, for a projector: the map on the left, one slide on the right (the drawing pad, the decoder
+// at the ring, each step of the forward pass, the label, the samples), large type, and the keys a
+// presentation clicker sends: PageDown / → / space forward, PageUp / ← back, Escape leaves. The slide is a
+// shared setting (the URL's "slide"): a link opens the lecture at that slide.
 
 export const markup = `
   <button data-vx="present" type="button" title="for a projector: the map and one slide at a time (keys: PageDown, PageUp, arrows, space)">Presenter mode</button>
@@ -11,34 +12,40 @@ const FORWARD = new Set(["PageDown", "ArrowRight", " ", "Spacebar"]);
 const BACK = new Set(["PageUp", "ArrowLeft"]);
 
 export function mount(ctx, map) {
-  const { root, $ } = ctx;
-  let idx = 0;
-  const on = () => root.classList.contains("vx-present");
+  const { root, S, $ } = ctx;
+  const slides = () => Array.from(root.querySelectorAll("[data-slide]")).filter((p) => !p.hidden && !p.closest("[hidden]"));
 
-  function show() {
-    const ps = Array.from(root.querySelectorAll("[data-slide]")).filter((p) => !p.hidden && !p.closest("[hidden]"));
-    idx = (idx + ps.length) % ps.length;
-    ps.forEach((p, i) => p.classList.toggle("vx-shown", i === idx));
-    $("panelname").textContent = `${idx + 1}/${ps.length} · ${ps[idx].dataset.slide}`;
-    requestAnimationFrame(() => { map.resize(); });
+  function render() {
+    const on = S.slide !== null, ps = slides();
+    root.classList.toggle("vx-present", on);
+    $("present").textContent = on ? "Leave" : "Presenter mode";
+    ps.forEach((p, i) => p.classList.toggle("vx-shown", on && i === S.slide - 1));
+    if (on) $("panelname").textContent = `${S.slide}/${ps.length} · ${ps[S.slide - 1].dataset.slide}`;
+    map.setPresenting(on);
+    requestAnimationFrame(() => { map.resize(); ctx.emit("presenting", on); });
   }
-  function toggle() {
-    const now = root.classList.toggle("vx-present");
-    $("present").textContent = now ? "Leave" : "Presenter mode";
-    if (now) show(); else root.querySelectorAll(".vx-shown").forEach((p) => p.classList.remove("vx-shown"));
-    map.setPresenting(now);
+  /** Show slide n (1-based; out of range: the first, with a note). */
+  function open(n) {
+    const count = slides().length;
+    if (!(n >= 1 && n <= count)) {
+      ctx.status("note", { text: `the link's slide ${n} is not one of the ${count} slides: the first is shown` }, "warn");
+      n = 1;
+    }
+    ctx.set("slide", n);
   }
-  const step = (d) => { idx += d; show(); };
-  $("present").addEventListener("click", toggle);
+  const step = (d) => { const count = slides().length; ctx.set("slide", ((S.slide - 1 + d + count) % count) + 1); };
+  ctx.on("settings", (name) => { if (name === "slide") render(); });
+  ctx.on("model", () => { if (S.slide !== null && S.slide > slides().length) ctx.set("slide", slides().length); });
+  $("present").addEventListener("click", () => (S.slide === null ? open(1) : ctx.set("slide", null)));
   $("nextpanel").addEventListener("click", () => step(1));
   $("prevpanel").addEventListener("click", () => step(-1));
   document.addEventListener("keydown", (e) => {
-    if (!on() || e.altKey || e.ctrlKey || e.metaKey) return;
-    const t = e.target, typing = t && (t.tagName === "SELECT" || t.tagName === "INPUT" || t.isContentEditable || t.dataset.vx === "handle");
-    if (e.key === "Escape") { toggle(); e.preventDefault(); return; }
+    if (S.slide === null || e.altKey || e.ctrlKey || e.metaKey) return;
+    const t = e.target, typing = t && (t.tagName === "SELECT" || t.tagName === "INPUT" || t.isContentEditable || t.dataset.vx === "handle" || t.dataset.vx === "plot");
+    if (e.key === "Escape") { ctx.set("slide", null); e.preventDefault(); return; }
     if (typing && (e.key === " " || e.key.startsWith("Arrow"))) return;
     if (FORWARD.has(e.key)) { step(1); e.preventDefault(); }
     else if (BACK.has(e.key)) { step(-1); e.preventDefault(); }
   });
-  return { show };
+  return { open, count: () => slides().length };
 }

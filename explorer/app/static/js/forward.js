@@ -1,0 +1,154 @@
+// One forward pass of the VAE for a drawing, in the page: the twin of explorer/inference.py's
+// encode_drawing, field for field. Steps: (1) the guide's loc and scale, (2) z = loc + scale * eps with
+// eps from the shared generator, and the gradient of the reconstruction term through z, (3) the KL, by
+// Monte Carlo (Trace_ELBO) and in closed form (TraceMeanField_ELBO), (4) the Bernoulli score of each
+// pixel, (5) the ELBO and its s.e.; for a conditional model also p(y|x) and the observed label.
+// A test holds every number to Python's on hundreds of drawings for every shipped model.
+
+import { gradNormEstimate, meanSe, sd } from "./estimates.js";
+import { toMap } from "./geometry.js";
+import { bernoulli, decodeBackward, decodeLogits, encode, sigmoid, toU8, unclamped, withLabel } from "./nn.js";
+import { normals } from "./rng.js";
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+/** eps (k x z_dim) for a seed, rounded to float32 as the model computes (inference.py eps_for). */
+export function epsFor(C, seed, k, zd) {
+  const e = normals(seed, C.rng_streams.eps, k * zd);
+  for (let i = 0; i < e.length; i++) e[i] = Math.fround(e[i]);
+  return e;
+}
+
+/** n copies of the row v, one after the other. */
+const repeat = (v, n) => { const out = new Float64Array(n * v.length); for (let i = 0; i < n; i++) out.set(v, i * v.length); return out; };
+
+/** Per-dimension KL(N(loc, scale^2) || N(0, 1)) of one row. */
+export function klDims(loc, scale, zd, row = 0) {
+  const out = new Float64Array(zd);
+  for (let d = 0; d < zd; d++) {
+    const l = loc[row * zd + d], s = scale[row * zd + d];
+    out[d] = 0.5 * (l * l + s * s - 1.0) - Math.log(s);
+  }
+  return out;
+}
+
+/** Sum over the pixels of log p(x | z) for each of n rows of logits. */
+function scoreRows(logits, x, n, perPixel) {
+  const recon = new Float64Array(n);
+  for (let s = 0; s < n; s++) {
+    let t = 0;
+    for (let i = 0; i < 784; i++) { const v = bernoulli(logits[s * 784 + i], x[i]); if (perPixel) perPixel[s * 784 + i] = v; t += v; }
+    recon[s] = t;
+  }
+  return recon;
+}
+
+/** p(y|x) for a conditional model: the softmax over labels of ELBO(x, y) (label_k samples each, closed-form KL). */
+export function labelPosterior(m, x, seed) {
+  const net = m.net, C = m.constants, zd = net.zdim, n = net.labels, k = C.label_k;
+  const digits = Array.from({ length: n }, (_, y) => y);
+  const { loc, scale } = encode(net, withLabel(net, repeat(x, n), n, 784, digits), n);
+  const eps = normals(seed, C.rng_streams.labels, k * n * zd);
+  const z = new Float64Array(k * n * zd), labels = new Int32Array(k * n);
+  for (let s = 0; s < k; s++) {
+    for (let y = 0; y < n; y++) {
+      labels[s * n + y] = y;
+      for (let d = 0; d < zd; d++) {
+        const i = (s * n + y) * zd + d;
+        z[i] = loc[y * zd + d] + scale[y * zd + d] * Math.fround(eps[i]);
+      }
+    }
+  }
+  const recon = scoreRows(decodeLogits(net, withLabel(net, z, k * n, zd, labels), k * n), x, k * n, null);
+  const elbo = new Float64Array(n);
+  for (let y = 0; y < n; y++) {
+    let r = 0;
+    for (let s = 0; s < k; s++) r += recon[s * n + y];
+    const kl = klDims(loc, scale, zd, y).reduce((a, b) => a + b, 0);
+    elbo[y] = r / k - kl - Math.log(n);
+  }
+  const top = Math.max(...elbo), w = Array.from(elbo, (e) => Math.exp(e - top)), tot = w.reduce((a, b) => a + b, 0);
+  return w.map((v) => v / tot);
+}
+
+/**
+ * Everything the lens shows for one drawing's input x (Float32Array(784)), with the keys and meanings of
+ * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield"}.
+ * Images are Uint8Array grey levels (Python sends them as base64).
+ */
+export function forwardPass(m, x, { k, seed, label = null, estimator = "trace" }) {
+  const net = m.net, C = m.constants, zd = net.zdim, extra = {};
+  let y = null, logPy = 0;
+  if (net.labels) {
+    const probs = labelPosterior(m, x, seed);
+    y = label === null || label === undefined ? probs.indexOf(Math.max(...probs)) : label;
+    logPy = -Math.log(net.labels);
+    Object.assign(extra, { label: y, label_probs: probs, log_py: logPy });
+  }
+  // 1. the guide
+  const { loc, scale } = encode(net, withLabel(net, x, 1, 784, y), 1);
+  // 2. z = loc + scale * eps, the reparameterization inside SVI (Normal.rsample)
+  const eps = epsFor(C, seed, k, zd), z = new Float64Array(k * zd);
+  for (let s = 0; s < k; s++) for (let d = 0; d < zd; d++) z[s * zd + d] = loc[d] + scale[d] * eps[s * zd + d];
+  // 4. decode and score: log p(x|z) = sum x log p + (1 - x) log(1 - p), Pyro's clamp included
+  const keep = {}, logits = decodeLogits(net, withLabel(net, z, k, zd, y), k, keep);
+  const perPixel = new Float64Array(k * 784), recon = scoreRows(logits, x, k, perPixel);
+  // 2 (cont.). the gradient of each sample's log p(x|z) reaches loc (d/dz) and scale (d/dz * eps)
+  const g = new Float64Array(k * 784);
+  for (let i = 0; i < g.length; i++) g[i] = unclamped(logits[i]) ? x[i % 784] - sigmoid(logits[i]) : 0;
+  const dIn = decodeBackward(net, keep, g, k), width = zd + net.labels;
+  const gLoc = new Float64Array(k * zd), gScale = new Float64Array(k * zd);
+  for (let s = 0; s < k; s++) {
+    for (let d = 0; d < zd; d++) { gLoc[s * zd + d] = dIn[s * width + d]; gScale[s * zd + d] = dIn[s * width + d] * eps[s * zd + d]; }
+  }
+  const boot = C.bootstrap;
+  const [locNorm, locSe, locNaive] = gradNormEstimate(gLoc, k, zd, { boot, seed, stream: C.rng_streams.boot_loc });
+  const [scaleNorm, scaleSe, scaleNaive] = gradNormEstimate(gScale, k, zd, { boot, seed, stream: C.rng_streams.boot_scale });
+  // 3. the KL: closed form per dimension, and Trace_ELBO's log q(z|x) - log p(z) at each sample
+  const kl_dims = klDims(loc, scale, zd), kl = kl_dims.reduce((a, b) => a + b, 0);
+  const klSamples = new Float64Array(k);
+  for (let s = 0; s < k; s++) {
+    let lq = 0, lp = 0;
+    for (let d = 0; d < zd; d++) {
+      const v = z[s * zd + d], u = (v - loc[d]) / scale[d];
+      lq += -0.5 * u * u - Math.log(scale[d]) - 0.5 * LOG_2PI;
+      lp += v * v + LOG_2PI;
+    }
+    klSamples[s] = lq + 0.5 * lp;
+  }
+  // 5. the ELBO: each sample is one Trace_ELBO (or TraceMeanField_ELBO) loss, negated
+  const samples = new Float64Array(k);
+  for (let s = 0; s < k; s++) samples[s] = recon[s] - (estimator === "trace" ? klSamples[s] : kl) + logPy;
+  const [reconMean, reconSe] = meanSe(recon), [klMc, klMcSe] = meanSe(klSamples), [elbo, elboSe] = meanSe(samples);
+  const pixelNats = new Float64Array(784);
+  for (let s = 0; s < k; s++) for (let i = 0; i < 784; i++) pixelNats[i] -= perPixel[s * 784 + i] / k;
+  const probs = logits.map(sigmoid), meanLogits = decodeLogits(net, withLabel(net, loc, 1, zd, y), 1);
+  const xy = toMap(m, new Float64Array([...loc, ...z]), k + 1);
+  const mean = (v, d, rows) => { const o = new Float64Array(d); for (let s = 0; s < rows; s++) for (let j = 0; j < d; j++) o[j] += v[s * d + j] / rows; return o; };
+  if (net.labels) {  // style vs content: this drawing's z (its guide mean) decoded as each of the ten digits
+    const digits = Array.from({ length: net.labels }, (_, i) => i);
+    const styles = decodeLogits(net, withLabel(net, repeat(loc, net.labels), net.labels, zd, digits), net.labels);
+    extra.styles = toU8(styles.map(sigmoid));
+  }
+  const rows2 = (v, d) => Array.from({ length: v.length / d }, (_, s) => Array.from(v.subarray(s * d, (s + 1) * d)));
+  return {
+    model: m.name, seed, k, estimator, input: toU8(x),
+    loc: Array.from(loc), scale: Array.from(scale), eps: rows2(eps, zd), z: rows2(z, zd),
+    grad_loc: Array.from(mean(gLoc, zd, k)), grad_scale: Array.from(mean(gScale, zd, k)),
+    grad_loc_norm: locNorm, grad_loc_norm_se: locSe, grad_loc_norm_naive: locNaive,
+    grad_scale_norm: scaleNorm, grad_scale_norm_se: scaleSe, grad_scale_norm_naive: scaleNaive,
+    mean_img: toU8(meanLogits.map(sigmoid)), samples_img: toU8(probs),
+    mean_xy: [xy[0], xy[1]], samples_xy: rows2(xy.subarray(2), 2),
+    recon: reconMean, recon_se: reconSe, recon_samples: Array.from(recon), pixel_nats: Array.from(pixelNats),
+    kl, kl_mc: klMc, kl_mc_se: klMcSe, kl_dims: Array.from(kl_dims),
+    elbo, elbo_se: elboSe, elbo_sd: k > 1 ? sd(samples, elbo) : NaN, elbo_samples: Array.from(samples),
+    active_dims: m.header.model.active_dims, ...extra,
+  };
+}
+
+/** Grey-level images (n x 784) of latent rows z (n x z_dim), decoded as `labels` (one per row, or one
+ *  for all) by a conditional model: the decoder at those points, as explorer/tools.py decodes them. */
+export function decodeImages(m, z, n, labels = null) {
+  const net = m.net;
+  return toU8(decodeLogits(net, withLabel(net, z, n, net.zdim, labels ?? 0), n).map(sigmoid));
+}

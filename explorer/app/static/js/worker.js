@@ -1,0 +1,51 @@
+// The page's computing thread: a drawing's forward pass (forward.js) and its log p(x) (logpx.js) run
+// here, so that drawing and dragging never wait for them. Two of these run: one for forward passes,
+// one for log p(x), which a newer drawing cancels between chunks of 100 samples.
+//
+// Messages in: {type: "model", name, files: {map, net, atlas}} (ArrayBuffers);
+//   {type: "forward", id, name, drawing, opts}; {type: "logpx", id, name, drawing, opts}; {type: "cancel", id};
+//   {type: "decode", id, name, z, n, labels}: images of latent rows (the tools' strips and grids).
+// Messages out: {id, ok: true, result, ms} or {id, ok: false, kind, message}.
+
+import { completeModel, modelFromMap, parseFile } from "./data.js";
+import { decodeImages, forwardPass } from "./forward.js";
+import { iwae, logWeights } from "./logpx.js";
+import { DrawingError, toMnist } from "./preprocess.js";
+
+const models = {};
+let newest = 0;  // the newest log p(x) asked for: older ones stop at their next chunk
+
+function input(name, drawing) {
+  const m = models[name];
+  if (!m) throw new Error(`model ${name} is not loaded in the worker`);
+  return [m, toMnist(drawing, m.constants)];
+}
+
+async function logpx(msg) {
+  const [m, x] = input(msg.name, msg.drawing), parts = [];
+  for (const lw of logWeights(m, x, msg.opts)) {
+    parts.push(...lw);
+    await new Promise((r) => setTimeout(r, 0));  // let a cancel arrive
+    if (msg.id < newest) return null;
+  }
+  return { model: m.name, k: msg.opts.k, seed: msg.opts.seed, label: msg.opts.label ?? null, ...iwae(parts, m.net.labels) };
+}
+
+self.onmessage = async ({ data: msg }) => {
+  if (msg.type === "model") {
+    const f = msg.files;
+    models[msg.name] = completeModel(modelFromMap(parseFile(f.map)), parseFile(f.net), parseFile(f.atlas));
+    return;
+  }
+  if (msg.type === "cancel") { newest = Math.max(newest, msg.id); return; }
+  const t0 = performance.now();
+  try {
+    let result;
+    if (msg.type === "forward") { const [m, x] = input(msg.name, msg.drawing); result = forwardPass(m, x, msg.opts); }
+    else if (msg.type === "decode") result = decodeImages(models[msg.name], msg.z, msg.n, msg.labels);
+    else { newest = Math.max(newest, msg.id); result = await logpx(msg); }
+    self.postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 });
+  } catch (err) {
+    self.postMessage({ id: msg.id, ok: false, kind: err instanceof DrawingError ? err.kind : "error", message: err.message });
+  }
+};

@@ -1,0 +1,90 @@
+""""Check with Pyro": Pyro's own ELBO on the learner's drawing at the very z the page drew.
+
+The page computes the forward pass itself (``static/js/forward.js``, the twin of
+:func:`explorer.inference.encode_drawing`). To show that its numbers are Pyro's, the server runs
+``Trace_ELBO().loss`` (or ``TraceMeanField_ELBO().loss``) once per sample, with the guide's ``"latent"``
+site drawn at the page's z: the same drawing, the same z, Pyro's code. (``poutine.condition`` would make
+the site observed, and an ELBO needs it sampled: :class:`AtZ` sets the value the guide's ``rsample`` would
+have drawn, and the site stays a latent one.) The terms come from Pyro's traces of that guide and of the
+model replayed on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyro
+import torch
+from pyro import poutine
+from pyro.poutine.messenger import Messenger
+from torch.distributions import kl_divergence
+
+from explorer.estimates import mean_se
+from explorer.model import one_hot
+from explorer.preprocess import to_mnist
+from explorer.registry import Loaded
+from explorer.svi import make_elbo
+from explorer.wire import b64, to_u8, values
+
+
+class AtZ(Messenger):
+    """The guide's ``"latent"`` site takes the value ``z`` instead of a fresh ``rsample`` (still a latent,
+    sampled site: Pyro's ELBO scores it with log q(z|x), and replays the model on it)."""
+
+    def __init__(self, z: torch.Tensor) -> None:
+        super().__init__()
+        self.z = z
+
+    def _pyro_sample(self, msg: dict[str, Any]) -> None:
+        if msg["name"] == "latent" and not msg["is_observed"]:
+            msg["value"] = self.z
+            msg["done"] = True
+
+
+@torch.no_grad()
+def pyro_check(m: Loaded, canvas: np.ndarray, z: list[list[float]], estimator: str = "trace",
+               label: int | None = None) -> dict[str, Any]:
+    """Pyro's figures for a drawing at the page's samples ``z`` ``(k, z_dim)``.
+
+    Returns ``losses`` (one ``Trace_ELBO().loss`` per sample), ``elbo`` and ``elbo_se`` (minus their
+    mean, and its s.e.), ``recon`` / ``recon_se`` (the ``"obs"`` site's log-probability), ``kl_mc`` /
+    ``kl_mc_se`` (log q(z|x) - log p(z) at each z, from the two traces), ``kl`` (``kl_divergence`` of the
+    guide's and the model's ``"latent"`` distributions, as ``TraceMeanField_ELBO`` takes it), ``log_py``
+    (conditional model), and ``input`` (the 28 x 28 x Pyro scored, base64 of uint8).
+    """
+    vae = m.ckpt.vae
+    zs = np.asarray(z, np.float64)
+    if zs.ndim != 2 or zs.shape[1] != vae.config.z_dim or not 1 <= zs.shape[0] <= 64 or not np.isfinite(zs).all():
+        raise ValueError(f"z must be 1..64 rows of {vae.config.z_dim} finite numbers")
+    x = torch.from_numpy(to_mnist(canvas).reshape(1, 784)).to(vae.device)
+    args: tuple[torch.Tensor, ...] = (x,)
+    if vae.config.labels:
+        if label is None or not 0 <= int(label) < vae.config.labels:
+            raise ValueError(f"this model observes the label: give the one the page used (0..{vae.config.labels - 1})")
+        args = (x, one_hot(int(label), vae.config.labels)[None].to(vae.device))
+    elbo = make_elbo(estimator)
+    losses, recon, lq_lp, kl, log_py = [], [], [], None, None
+    with pyro.get_param_store().scope():
+        for row in zs:
+            zt = torch.tensor(row, dtype=torch.float32, device=vae.device)[None]
+            guide = AtZ(zt)(vae.guide)
+            losses.append(float(elbo.loss(vae.model, guide, *args)))
+            g = poutine.trace(guide).get_trace(*args)
+            mt = poutine.trace(poutine.replay(vae.model, trace=g)).get_trace(*args)
+            g.compute_log_prob()
+            mt.compute_log_prob()
+            recon.append(float(mt.nodes["obs"]["log_prob_sum"]))
+            lq_lp.append(float(g.nodes["latent"]["log_prob_sum"] - mt.nodes["latent"]["log_prob_sum"]))
+            kl = float(kl_divergence(g.nodes["latent"]["fn"], mt.nodes["latent"]["fn"]).sum())
+            if "label" in mt.nodes:
+                log_py = float(mt.nodes["label"]["log_prob_sum"])
+    elbo_mean, elbo_se = mean_se(-torch.tensor(losses, dtype=torch.float64))
+    recon_mean, recon_se = mean_se(torch.tensor(recon, dtype=torch.float64))
+    kl_mc, kl_mc_se = mean_se(torch.tensor(lq_lp, dtype=torch.float64))
+    return {"model": m.name, "estimator": estimator, "k": len(losses), "label": label, "losses": losses,
+            "elbo": elbo_mean, "elbo_se": elbo_se, "recon": recon_mean, "recon_se": recon_se, "recon_samples": recon,
+            "kl_mc": kl_mc, "kl_mc_se": kl_mc_se, "kl": kl, "log_py": log_py, "input": b64(to_u8(x[0])),
+            "z": values(torch.from_numpy(zs).float()), "pyro": pyro.__version__,
+            "how": f"{'Trace_ELBO' if estimator == 'trace' else 'TraceMeanField_ELBO'}().loss(model, guide, x) "
+                   "with the guide's latent draw set to each of the page's z"}
