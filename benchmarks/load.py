@@ -1,12 +1,13 @@
-"""Play N simulated students against the app for a while, through the routes the page uses.
+"""Play N simulated clients against the app's compute routes for a while (closed loop).
 
     python benchmarks/load.py [--users 50] [--seconds 60] [--url http://127.0.0.1:PORT/]
 
 Loopback only, bounded in users (<= 200), time (<= 600 s) and requests. Without --url it starts
 its own server (``python -m explorer``) on a free loopback port and watches that process's memory.
-Each user does what the page does at human pace: loads the model list and the model bundle once,
-then repeats: draw a stroke for ~0.8 s (two live encodes, the final encode, then log p(x)), drag the
-ring for ~1.5 s (decoded in the page itself: no request) while hovering three test digits, pause.
+The page computes its drawings itself; these clients are scripts and notebooks using the routes that
+stay on the server (the Python reference of the page's numbers). Each loads the model list and the
+model's files once, then repeats at human pace: a stroke (two live encodes, the final encode, then
+log p(x)), three hovers (test digits), a pause.
 Prints per-route latency p50/p95, errors, "newest wins" answers, the server's memory after a warm-up
 (up to 10 s of load, not counted) and at the end, sampled along the way, and its live-session count.
 Exit status 1 if any request failed.
@@ -94,7 +95,10 @@ def user(url: str, model: str, deadline: float, seed: int, stats: Stats, max_req
             return r
 
         call("models", "GET", "/api/models")
-        call("bundle", "GET", f"/api/models/{model}/bundle")
+        listing = call("site", "GET", "/vx/models.json")
+        if listing is not None:
+            for path in next(m for m in listing.json()["models"] if m["name"] == model)["files"].values():
+                call("model files", "GET", f"/vx/{path}")
         time.sleep(rng.uniform(0, 2))  # students do not all start in the same millisecond
         while time.time() < deadline and sent < max_requests:
             pixels = rng.choice(STROKES)
@@ -141,7 +145,7 @@ def run(users: int, seconds: float, url: str | None, model: str = "mnist-z16") -
     try:
         with httpx.Client(base_url=url, timeout=30) as c:
             c.get("/api/models")  # every shipped model loaded, as after the first visitor
-            c.get(f"/api/models/{model}/bundle")  # the bundle built
+            c.get("/vx/models.json")  # the models' files built
             def rss() -> float:
                 return rss_mb(proc.pid) if proc else c.get("/api/health").json()["rss_mb"]
 

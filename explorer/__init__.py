@@ -17,7 +17,7 @@ _EXPORTS = {
     "load_checkpoint": "explorer.checkpoint", "save_checkpoint": "explorer.checkpoint",
     "ModelConfig": "explorer.config", "TrainConfig": "explorer.config",
     "pick_device": "explorer.utils", "set_seed": "explorer.utils",
-    "launch": "explorer.notebook", "import_file": "explorer.importer",
+    "launch": "explorer.notebook", "import_file": "explorer.importer", "reproduce": "explorer.reproduce",
 }
 __all__ = sorted(_EXPORTS)
 

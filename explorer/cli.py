@@ -19,7 +19,8 @@ Typical use:
   python -m explorer evaluate mnist-z16 --k 200        test ELBO and log p(x) of a checkpoint
   python -m explorer atlas mnist-z16                   rebuild the map the app loads
   python -m explorer import vae.pt --name my-vae       import your own Pyro tutorial VAE (state_dict
-                                                       or pyro.get_param_store().save file)"""
+                                                       or pyro.get_param_store().save file)
+  python -m explorer export site/                      the page and its models as a static site"""
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -158,6 +159,23 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="server processes sharing the port (each tab's newest-wins and logouts hold across them)")
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the page and its models as a static site (any static host, a CDN, python -m http.server)",
+        description="Write DIR/index.html, the page's modules and the models' files (named by their content), a "
+        "service worker and an app manifest: the explorer as a static site. Every drawing's forward pass runs in "
+        "the page; what needs Pyro on a server (step 6's SVI step, 'check with Pyro', log p(x) with 5,000 "
+        "samples) is shown as unavailable. Serve DIR with any static host, e.g. `python -m http.server -d DIR`.",
+        formatter_class=_Help,
+    )
+    p.add_argument("dir", type=Path, help="the folder to write (it must be empty or new, unless --force)")
+    p.add_argument("--checkpoint", action="append", default=None, metavar="NAME",
+                   help="a model to include (shipped name or .safetensors path with its atlas); repeat for more "
+                   "(default: every model in the checkpoint folder; the first is the one the page opens)")
+    p.add_argument("--force", action="store_true", help="write into a folder that is not empty")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_atlas(sub)
     _add_import(sub)
     _add_serve(sub)
+    _add_export(sub)
     return parser
 
 
@@ -291,6 +310,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from explorer.app.export import export_site
+
+    written = export_site(args.dir, args.checkpoint, force=args.force)
+    size = sum(p.stat().st_size for p in written)
+    print(f"wrote {len(written)} files ({size / 1e6:.1f} MB) to {args.dir}\n"
+          f"serve it with any static host, e.g.: python -m http.server -d {args.dir} 8000")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.app.startup import serve
 
@@ -302,7 +331,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"train", "evaluate", "atlas", "import", "serve"}
+    commands = {"train", "evaluate", "atlas", "import", "serve", "export"}
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "-v", "--verbose")):
         argv.insert(0, "serve")  # `python -m explorer` (with or without serve flags) starts the app
     elif argv[0] in ("-v", "--verbose") and (len(argv) == 1 or argv[1] not in commands | {"-h", "--help"}):
@@ -310,17 +339,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from explorer.app.export import ExportError
     from explorer.app.startup import ServeError
     from explorer.atlas import AtlasError
     from explorer.checkpoint import CheckpointError
     from explorer.data import DataMissingError
 
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "import": cmd_import,
-                "serve": cmd_serve}
+                "serve": cmd_serve, "export": cmd_export}
     command = args.command
     try:
         return handlers[command](args)
-    except (CheckpointError, AtlasError, DataMissingError, ServeError, ValueError) as exc:
+    except (CheckpointError, AtlasError, DataMissingError, ServeError, ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

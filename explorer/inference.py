@@ -28,7 +28,7 @@ from explorer.estimates import grad_norm_estimate, mean_se
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 from explorer.registry import Loaded
-from explorer.wire import b64, rounded, to_u8, values
+from explorer.wire import b64, to_u8, values
 
 MAX_COORD = 1e6  # map positions beyond this are refused (a 2-D latent map decodes z = the position)
 
@@ -297,7 +297,7 @@ def prior_samples(m: Loaded, n: int = PRIOR_N, seed: int = 0, label: int | None 
     if m.config.labels:
         y = (one_hot(torch.arange(n) % 10, 10) if label is None else label_onehot(m, label, n))
     probs = m.ckpt.vae.decode(z, y)
-    return {"model": m.name, "seed": int(seed), "n": n, "z": rounded(z), "xy": rounded(m.atlas.forward(z.numpy())),
+    return {"model": m.name, "seed": int(seed), "n": n, "z": values(z), "xy": values(m.atlas.forward(z.numpy())),
             "images": b64(to_u8(probs))}
 
 
@@ -309,8 +309,8 @@ def decode_point(m: Loaded, x: float, y: float, label: int | None = None) -> dic
         raise ValueError(f"map coordinates must be finite numbers within ±{MAX_COORD:g}")
     z, region = m.atlas.inverse(np.array([[x, y]]))
     probs = m.ckpt.vae.decode(torch.from_numpy(z), label_onehot(m, label))[0]
-    return {"z": rounded(z[0], 6), "region": REGIONS[int(region[0])],
-            "image": to_u8(probs).tolist(), "probs": rounded(probs, 6)}
+    return {"z": values(z[0]), "region": REGIONS[int(region[0])],
+            "image": to_u8(probs).tolist(), "probs": values(probs)}
 
 
 @torch.no_grad()
@@ -321,8 +321,8 @@ def digit_info(m: Loaded, index: int) -> dict[str, Any]:
         raise IndexError(f"digit index must be in 0..{n - 1}, got {index}")
     loc = m.atlas.loc[index]
     return {"index": index, "label": int(m.atlas.labels[index]), "thumb": b64(m.atlas.thumbs[index]),
-            "recon": b64(reconstructions(m)[index]), "loc": rounded(loc), "scale": rounded(m.atlas.scale[index]),
-            "xy": rounded(m.atlas.xy[index])}
+            "recon": b64(reconstructions(m)[index]), "loc": values(loc), "scale": values(m.atlas.scale[index]),
+            "xy": values(m.atlas.xy[index])}
 
 
 @torch.no_grad()

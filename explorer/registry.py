@@ -177,6 +177,11 @@ class ModelRegistry:
         """Where each model built so far runs ("cpu", "cuda:0"); models read but not built are left out."""
         return {n: str(m.ckpt.vae.device) for n, m in list(self._models.items()) if m.ready}
 
+    def add(self, m: Loaded) -> None:
+        """Serve the loaded model ``m`` too (from wherever it was read)."""
+        with self._lock:
+            self._models[m.name] = m
+
     def names(self) -> list[str]:
         names = [n for n in available_checkpoints(self.directory)
                  if atlas_path_for(self.directory / f"{n}.safetensors").exists()]

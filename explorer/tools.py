@@ -11,7 +11,7 @@ import torch
 
 from explorer.inference import label_onehot
 from explorer.registry import Loaded
-from explorer.wire import b64, rounded, to_u8
+from explorer.wire import b64, to_u8, values
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -86,9 +86,9 @@ def interpolate(m: Loaded, a: list[float], b: list[float], n: int = 10, label: i
         raise ValueError("n must be between 2 and 32")
     za, zb = check_z(m, a), check_z(m, b)
     t = np.linspace(0, 1, n)
-    out: dict[str, Any] = {"model": m.name, "n": n, "t": rounded(t)}
+    out: dict[str, Any] = {"model": m.name, "n": n, "t": values(t)}
     for name, path in (("linear", lerp(za, zb, t)), ("slerp", slerp(za, zb, t))):
-        out[name] = {"z": rounded(path), "images": b64(_decode(m, path, label)), "xy": rounded(m.atlas.forward(path))}
+        out[name] = {"z": values(path), "images": b64(_decode(m, path, label)), "xy": values(m.atlas.forward(path))}
     return out
 
 
@@ -104,8 +104,8 @@ def traverse(m: Loaded, z: list[float], steps: int = 9, span: float = 3.0, rows:
     order = np.argsort(-weight, kind="stable")[: min(rows, len(z0))]
     grid = traversal_grid(z0, order, steps, span)
     images = _decode(m, grid.reshape(-1, grid.shape[-1]), label)
-    return {"model": m.name, "dims": order.tolist(), "values": rounded(np.linspace(-span, span, steps)),
-            "kl": rounded(weight[order]), "steps": steps, "images": b64(images)}
+    return {"model": m.name, "dims": order.tolist(), "values": values(np.linspace(-span, span, steps)),
+            "kl": values(weight[order]), "steps": steps, "images": b64(images)}
 
 
 def map_csv(m: Loaded) -> str:

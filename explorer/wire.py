@@ -1,4 +1,4 @@
-"""How numbers and images travel to the page: images as base64 of uint8 grey levels, numbers rounded."""
+"""How the routes' answers carry images (base64 of uint8 grey levels) and numbers (floats at full precision)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,6 @@ def to_u8(probs: torch.Tensor | np.ndarray) -> np.ndarray:
 def b64(a: np.ndarray) -> str:
     """The array's bytes (C order) as ASCII base64."""
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
-
-
-def rounded(a: np.ndarray | torch.Tensor, nd: int = 4) -> list:
-    """The array as nested lists of floats rounded to ``nd`` decimals (JSON for the page)."""
-    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-    return np.round(a.astype(np.float64), nd).tolist()
 
 
 def values(a: np.ndarray | torch.Tensor) -> list:

@@ -155,8 +155,8 @@ def free_port() -> int:
 class AppProcess:
     """``python -m explorer`` on a free loopback port; stopped at teardown."""
 
-    def __init__(self, *args: str, env: dict | None = None):
-        self.port = free_port()
+    def __init__(self, *args: str, env: dict | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         cmd = [sys.executable, "-m", "explorer", "--no-browser", "--port", str(self.port), *args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -231,6 +231,13 @@ def page(browser, app_server, request):
     pg.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
     ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def settled(pg, cond="true", timeout=30_000):
+    """Wait until the page shows the forward pass of a finished stroke, nothing pending, and the JS ``cond``;
+    the result (the page's answer, the keys of Python's encode_drawing)."""
+    pg.wait_for_function(f"window.vx.result && window.vx.final && !window.vx.pending && ({cond})", timeout=timeout)
+    return pg.evaluate("window.vx.result")
 
 
 def draw_stroke(pg, points, selector="[data-vx=pad]"):

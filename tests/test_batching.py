@@ -80,7 +80,8 @@ def test_a_batch_of_log_px_gives_each_its_single_answer(name):
         alone = log_px_drawing(m, d.canvas, d.k, d.seed)
         assert got["k"] == alone["k"] and got["label"] == alone["label"]
         for key in ("log_px", "log_px_se", "ess"):
-            assert got[key] == pytest.approx(alone[key], rel=1e-5, abs=NATS, nan_ok=True), key
+            # (the ESS, a ratio of sums of exp(log-weights), moves ~1e-5 relative with their float32 rounding)
+            assert got[key] == pytest.approx(alone[key], rel=1e-4 if key == "ess" else 1e-5, abs=NATS, nan_ok=True), key
     # alone, the answer is the estimator's own, bit for bit (the generator's numbers, the same chunks)
     if not m.config.labels:
         x = torch.from_numpy(to_mnist(pics[0]).reshape(1, 784))

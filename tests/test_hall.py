@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SEVEN, AppProcess, bar_drawing, draw_stroke, run_cli
+from conftest import ROOT, SEVEN, AppProcess, bar_drawing, draw_stroke, run_cli, settled
 
 CK = ROOT / "checkpoints"
 AUTH = ("prof", "s3cret")
@@ -322,8 +322,10 @@ def test_9_a_broken_file_in_the_folder_spares_the_other_models(tmp_path):
             assert r.status_code == 200
             by = {m["name"]: m for m in r.json()["models"]}
             assert "broken.atlas.npz" in by["broken"]["error"] and "error" not in by["mnist-z16"]
-            assert c.get("/api/models/broken/bundle").status_code == 503
-            assert c.get("/api/models/mnist-z16/bundle").status_code == 200
+            listing = {m["name"]: m for m in c.get("/vx/models.json").json()["models"]}
+            assert "broken.atlas.npz" in listing["broken"]["error"] and "files" not in listing["broken"]
+            assert c.get("/vx/" + listing["mnist-z16"]["files"]["net"]).status_code == 200
+            assert c.get("/api/models/broken/decode?x=0&y=0").status_code == 503
     finally:
         app.stop()
 
@@ -351,18 +353,18 @@ def test_lecturers_path_two_tabs_and_one_logout(browser, hall):
         pg.fill("input[name=username]", AUTH[0])
         pg.fill("input[name=password]", AUTH[1])
         pg.click("button[type=submit]")
-        pg.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
+        pg.wait_for_selector(".vx-root[data-computes]", timeout=60_000)
         draw_stroke(pg, SEVEN)
-        pg.wait_for_function("window.vx.lastEncode !== null && !window.vx.inflight", timeout=20_000)
+        settled(pg)
         tabs.append((ctx, pg))
     (ctx_a, a), (ctx_b, b) = tabs
     a.goto(hall.url + "logout")
     a.click("button[type=submit]")
     a.wait_for_url("**/login")
-    seq = b.evaluate("window.vx.seq")
     b.click("[data-vx=resample]")
-    b.wait_for_function(f"window.vx.seq > {seq} && !window.vx.inflight && window.vx.lastEncode.seed === 2",
-                        timeout=20_000)
+    settled(b, "window.vx.result.seed === 2")
+    b.click("[data-vx=step1]")  # the server's step 6 still serves the one logged in
+    b.wait_for_function("window.vx.hooks.lastStep", timeout=30_000)
     h = b.locator("[data-vx=handle]").bounding_box()
     b.mouse.move(h["x"] + 15, h["y"] + 15)
     b.mouse.down()

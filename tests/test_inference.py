@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.app.bundle import make_bundle
+from explorer.app.bundle import KINDS, build_file, read_container
 from explorer.elbo import kl_per_dim, log_bernoulli
 from explorer.inference import decode_point, digit_info, encode_drawing
 from explorer.preprocess import BlankDrawingError, to_mnist
@@ -73,19 +73,28 @@ def test_decode_point_at_a_digit_is_its_mean_decoded(z16):
     assert d["label"] == int(z16.atlas.labels[i])
 
 
-def test_bundle_layout(z16):
-    import json
-    import struct
-
-    blob = make_bundle(z16)
-    (hlen,) = struct.unpack("<I", blob[:4])
-    header = json.loads(blob[4 : 4 + hlen])
-    names = [e["name"] for e in header["arrays"]]
-    assert names[:5] == ["xy", "labels", "loc", "triangles", "neighbors"]
-    assert header["layers"] == len(z16.ckpt.config.hidden) + 1
-    e = next(e for e in header["arrays"] if e["name"] == "W0")
-    w0 = np.frombuffer(blob, np.float32, count=int(np.prod(e["shape"])), offset=4 + hlen + e["offset"])
-    np.testing.assert_array_equal(w0.reshape(e["shape"]), z16.ckpt.vae.decoder.net[0].weight.detach().cpu().numpy())
+def test_the_model_files_carry_the_exact_weights_and_refuse_damage(z16):
+    """The page's files: the map first (small), the networks as float16 without loss, the atlas; a file
+    truncated or with a flipped byte is refused, never read."""
+    files = {kind: build_file(z16, kind) for kind in KINDS}
+    header, arrays = read_container(files["map"])
+    assert list(arrays) == ["xy", "labels"] and len(files["map"]) < 100_000
+    assert header["layers"] == {"enc": len(z16.config.hidden) + 2, "dec": len(z16.config.hidden) + 1}
+    _, net = read_container(files["net"])
+    vae = z16.ckpt.vae
+    assert all(a.dtype == np.float16 for a in net.values())  # the shipped weights are float16-exact
+    np.testing.assert_array_equal(net["dec.W0"].astype(np.float32), vae.decoder.net[0].weight.detach().cpu().numpy())
+    np.testing.assert_array_equal(net["enc.W0"].astype(np.float32), vae.encoder.body[0].weight.detach().cpu().numpy())
+    np.testing.assert_array_equal(net["enc.b3"].astype(np.float32), vae.encoder.fc_scale.bias.detach().cpu().numpy())
+    _, atlas = read_container(files["atlas"])
+    np.testing.assert_array_equal(atlas["loc"].astype(np.float32), z16.atlas.loc)
+    np.testing.assert_array_equal(atlas["triangles"], z16.atlas.triangles)
+    _, thumbs = read_container(files["thumbs"])
+    assert thumbs["thumbs"].shape == (10_000, 392)
+    for broken in (files["net"][: len(files["net"]) // 2], files["net"][:-1] + bytes([files["net"][-1] ^ 1]),
+                   b"PK" + files["net"][2:]):
+        with pytest.raises(ValueError, match="truncated or corrupted|not an explorer data file"):
+            read_container(broken)
 
 
 def test_app_never_imports_umap_or_numba():
@@ -104,8 +113,8 @@ def test_app_never_imports_umap_or_numba():
         "body = {'width': 40, 'height': 40, 'pixels': px}\n"
         "assert c.post('/api/models/mnist-z16/encode', json=body).status_code == 200\n"
         "assert c.post('/api/models/mnist-z16/logpx', json=body).status_code == 200\n"
-        "for p in ['/api/models', '/api/models/mnist-z16/bundle', '/api/models/mnist-z16/decode?x=1&y=1',\n"
-        "          '/api/models/mnist-z16/digit/3', '/api/models/mnist-z16/prior', '/api/models/mnist-z2/bundle']:\n"
+        "for p in ['/api/models', '/vx/models.json', '/api/models/mnist-z16/decode?x=1&y=1',\n"
+        "          '/api/models/mnist-z16/digit/3', '/api/models/mnist-z16/prior']:\n"
         "    assert c.get(p).status_code == 200, p\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('umap', 'numba', 'pynndescent')))\n"
     )

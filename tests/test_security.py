@@ -59,7 +59,8 @@ def test_huge_body_is_refused(client):
 
 
 @pytest.mark.parametrize("path,status", [
-    ("/api/models/nope/bundle", 404),
+    ("/vx/data/nope.map.0123456789abcdef.bin", 404),
+    ("/vx/data/mnist-z16.map.0123456789abcdef.bin", 404),
     ("/api/models/mnist-z16/digit/10000", 404),
     ("/api/models/mnist-z16/digit/-1", 404),
     ("/api/models/mnist-z16/decode?x=nan&y=0", 422),
@@ -85,7 +86,9 @@ def test_out_of_range_queries(client, path, status):
     "/gradio_api/file=../../../../../../etc/passwd",
     "/gradio_api/file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
     "/file=/etc/passwd",
-    "/api/models/..%2f..%2f..%2fetc%2fpasswd/bundle",
+    "/api/models/..%2f..%2f..%2fetc%2fpasswd/decode?x=0&y=0",
+    "/vx/data/..%2f..%2f..%2fpyproject.toml",
+    "/vx/app/000000000000/../../explorer/app/page.py",
     "/gradio_api/file=" + str(ROOT / "pyproject.toml"),
     "/gradio_api/file=" + str(ROOT / "checkpoints" / "mnist-z16.safetensors"),
 ])
@@ -95,12 +98,33 @@ def test_path_traversal_probes_get_nothing(client, path):
     assert b"root:" not in r.content and b"[project]" not in r.content
 
 
-def test_static_serves_only_its_own_assets(client):
-    assert client.get("/vx/js/main.js").status_code == 200
-    assert client.get("/vx/js/panels/map.js").headers["content-type"].startswith("text/javascript")
-    assert client.get("/vx/plotly.min.js").status_code == 200
-    for name in ("server.py", "page.py", "js/../page.py", "vendor/README.md"):
-        assert client.get(f"/vx/{name}").status_code == 404, name
+def test_static_serves_only_its_own_files_named_by_their_content(client):
+    from explorer.app.site import app_prefix
+
+    app = "/" + app_prefix()
+    r = client.get(app + "js/main.js", headers={"accept-encoding": "br"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["content-encoding"] == "br" and "immutable" in r.headers["cache-control"]
+    assert client.get(app + "js/panels/map.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/vx/app/000000000000/js/main.js").status_code == 404  # another version's: gone
+    for name in ("server.py", "page.py", "js/../page.py", "../page.py", "service_worker.js", "login.css"):
+        assert client.get(app + name).status_code == 404, name
+    for name in ("js/main.js", "plotly.min.js", "explorer.css"):
+        assert client.get(f"/vx/{name}").status_code == 404, name  # only by their content's name
+
+
+def test_the_model_files_are_compressed_cached_for_good_and_the_list_revalidated(client):
+    listing = client.get("/vx/models.json")
+    assert listing.headers["cache-control"] == "no-cache" and listing.headers["etag"]
+    assert client.get("/vx/models.json", headers={"if-none-match": listing.headers["etag"]}).status_code == 304
+    files = next(m for m in listing.json()["models"] if m["name"] == "mnist-z16")["files"]
+    for enc in ("br", "gzip", "identity"):
+        r = client.get("/vx/" + files["net"], headers={"accept-encoding": enc})
+        assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
+        assert r.headers.get("content-encoding", "identity") == enc and "Accept-Encoding" in r.headers["vary"]
+    raw = client.get("/vx/" + files["net"], headers={"accept-encoding": "identity"})
+    br = client.get("/vx/" + files["net"], headers={"accept-encoding": "br"})
+    assert int(br.headers["content-length"]) < 0.8 * int(raw.headers["content-length"])
 
 
 def test_pickle_as_checkpoint_is_refused_and_never_runs(tmp_path):

@@ -55,11 +55,8 @@ def test_every_snippet_runs_in_a_pyro_context(name):
     assert "validate_args=False" in lines["obs"]  # grey pixels are not in {0, 1}
 
 
-def test_the_page_receives_the_snippets_in_its_bundle():
-    import json
+def test_the_page_receives_the_snippets_in_its_map_file():
+    from explorer.app.bundle import build_file, read_container
 
-    from explorer.app.bundle import make_bundle
-
-    blob = make_bundle(load_model("mnist-cvae-z16"))
-    header = json.loads(blob[4 : 4 + int.from_bytes(blob[:4], "little")])
+    header, _ = read_container(build_file(load_model("mnist-cvae-z16"), "map"))
     assert header["snippets"] == snippets_for(10)

@@ -22,9 +22,9 @@ def run_py(code: str, timeout: int = 180) -> str:
 
 
 def test_page_is_served_before_torch_is_imported_and_a_drawing_builds_the_model():
-    """Everything the page needs to open (page, model list, bundle) comes without torch, pyro or
-    scipy; the first drawing imports torch, builds the model and gets its answer; a page that has drawn
-    a model's map asks for it to be built and is answered once it is."""
+    """Everything the page needs to open and compute (the page, its modules, the model list, the model's
+    files) comes without torch, pyro or scipy; the first server-side drawing imports torch, builds the
+    model and gets its answer; a model asked to warm is built."""
     out = run_py(
         "import sys, base64\n"
         "from fastapi.testclient import TestClient\n"
@@ -35,7 +35,9 @@ def test_page_is_served_before_torch_is_imported_and_a_drawing_builds_the_model(
         "m = load_model('mnist-z16')\n"
         "reg = ModelRegistry(m)\n"
         "c = TestClient(create_server(reg, on_warm=asked.append))\n"
-        "for p in ['/', '/api/models', '/api/models/mnist-z16/bundle', '/vx/plotly.min.js', '/vx/js/main.js']:\n"
+        "from explorer.app.site import app_prefix\n"
+        "files = c.get('/vx/models.json').json()['models'][0]['files']\n"
+        "for p in ['/', '/api/models', '/' + app_prefix() + 'js/main.js', *('/vx/' + f for f in files.values())]:\n"
         "    assert c.get(p).status_code == 200, p\n"
         "heavy = lambda: sorted(k for k in ('torch', 'pyro', 'scipy', 'torchvision') if k in sys.modules)\n"
         "print('before', heavy(), m.ready)\n"
@@ -127,7 +129,7 @@ def test_page_response_preloads_the_scripts_it_runs():
         "from fastapi.testclient import TestClient\n"
         "from explorer.registry import ModelRegistry, load_model\n"
         "from explorer.app.server import create_server\n"
-        "from explorer.app.page import module_urls\n"
+        "from explorer.app.site import app_files, app_prefix\n"
         "reg = ModelRegistry(load_model('mnist-z2'))\n"
         "import html, re\n"
         "c = TestClient(create_server(reg))\n"
@@ -135,18 +137,19 @@ def test_page_response_preloads_the_scripts_it_runs():
         "print(r.headers.get('link'))\n"
         "head = c.get('/config').json()['head']\n"
         "print([html.unescape(s) for s in re.findall(r'<script type=\"module\" src=\"([^\"]+)\"', head)])\n"
-        "print(module_urls('mnist-z2'))\n"
-        "print(all(c.get(u).status_code == 200 for u in module_urls('mnist-z2')))\n"
+        "print(['/' + app_prefix() + n for n in app_files()[1] if n.endswith('.js')])\n"
+        "print(all(c.get(u).status_code == 200 for u in re.findall(r'<([^>]+)>', r.headers.get('link'))))\n"
         "r = TestClient(create_server(reg, auth=('u', 'p'))).get('/', follow_redirects=False)\n"
         "print(r.status_code, r.headers.get('location'), r.headers.get('link'))\n"
     )
     link, head_modules, modules, served, with_auth = out.strip().splitlines()[-5:]
     modules = eval(modules)
-    assert eval(head_modules) == modules[:1] == ["/vx/js/main.js?model=mnist-z2"]
-    assert len(modules) >= 12 and "/vx/js/panels/map.js" in modules and "/vx/js/api.js" in modules
-    assert link == ", ".join([*(f"<{u}>; rel=modulepreload" for u in modules),
-                              "</vx/plotly.min.js?v=0.1.0>; rel=preload; as=script"])
-    assert served == "True"  # every preloaded module exists
+    main = [u for u in modules if u.endswith("/js/main.js")]
+    assert eval(head_modules) == main and len(main) == 1
+    assert len(modules) >= 20 and any(u.endswith("/js/panels/map.js") for u in modules)
+    preloaded = [u.split(">")[0].lstrip("<") for u in link.split(", ")]
+    assert set(preloaded) == {*(u for u in modules if not u.endswith("/js/worker.js")), "/vx/models.json"}
+    assert served == "True"  # every preloaded file exists
     assert with_auth == "303 /login None"  # behind a login the page is the login form
 
 

@@ -1,5 +1,6 @@
 """Exploration tools: slerp, traversal grids and the map CSV (unit), and each tool in the browser."""
 
+import base64
 import csv
 import io
 
@@ -9,7 +10,7 @@ import pytest
 from explorer.registry import load_model
 from explorer.tools import interpolate, lerp, map_csv, slerp, traversal_grid, traverse
 
-from conftest import ONE, SEVEN, draw_stroke
+from conftest import ONE, SEVEN, draw_stroke, settled
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +85,23 @@ def test_map_csv_content(z16):
 
 @pytest.mark.browser
 def test_interpolate_in_the_page(page):
+    page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     draw_stroke(page, SEVEN)
-    page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
+    settled(page)
     page.click("[data-vx=setA-draw]")
     page.click("[data-vx=setB-ring]")
-    page.wait_for_function("window.vx.lastInterp !== null && window.vx.lastInterp !== undefined", timeout=20_000)
+    page.wait_for_function("window.vx.hooks.lastInterp", timeout=20_000)
     assert page.locator("[data-vx=lin] canvas").count() == 10
     assert page.locator("[data-vx=slerp] canvas").count() == 10
     assert len(page.evaluate("window.vx.paths")) == 2
+    # the strips are Python's interpolation between the same two points
+    a, b = page.evaluate("window.vx.result.loc"), page.evaluate("Array.from(window.vx.ringZ)")
+    ref = interpolate(load_model("mnist-z16"), a, b, 10)
+    ours = page.evaluate("window.vx.hooks.lastInterp")
+    for kind, key in (("linear", "linear"), ("slerp", "slerp")):
+        diff = np.abs(np.frombuffer(base64.b64decode(ref[kind]["images"]), np.uint8).astype(int) - np.array(ours[key]))
+        assert diff.max() <= 1, kind
+    np.testing.assert_allclose(np.array(ours["xy"][0]), np.array(ref["linear"]["xy"]), atol=1e-3)
     with page.expect_download() as dl:
         page.click("[data-vx=interp-png]")
     path = dl.value.path()
@@ -101,15 +111,19 @@ def test_interpolate_in_the_page(page):
 
 @pytest.mark.browser
 def test_traverse_in_the_page(page):
+    page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     draw_stroke(page, ONE)
-    page.wait_for_function("window.vx.stats.draw.length > 0 && !window.vx.inflight", timeout=20_000)
-    res = page.evaluate("window.vx.lastEncode")
+    res = settled(page)
     page.click("[data-vx=trav-draw]")
-    page.wait_for_function("window.vx.lastTraverse", timeout=20_000)
+    page.wait_for_function("window.vx.hooks.lastTraverse", timeout=20_000)
     assert page.locator("[data-vx=trav] canvas").count() == 16 * 9
-    dims = page.evaluate("window.vx.lastTraverse.dims")
+    ours = page.evaluate("window.vx.hooks.lastTraverse")
     kl = res["kl_dims"]
-    assert [kl[d] for d in dims] == sorted(kl, reverse=True)
+    assert [kl[d] for d in ours["dims"]] == sorted(kl, reverse=True)
+    ref = traverse(load_model("mnist-z16"), res["loc"], kl=kl)
+    assert ref["dims"] == ours["dims"] and ref["values"] == pytest.approx(ours["values"])
+    diff = np.abs(np.frombuffer(base64.b64decode(ref["images"]), np.uint8).astype(int) - np.array(ours["images"]))
+    assert diff.max() <= 1
 
 
 @pytest.mark.browser
@@ -119,8 +133,9 @@ def test_export_csv_and_samples_png(page):
     text = dl.value.path().read_text()
     rows = list(csv.reader(io.StringIO("\n".join(text.splitlines()[1:]))))
     assert len(rows) == 10_001 and rows[0][:4] == ["index", "label", "x", "y"]
+    page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     draw_stroke(page, SEVEN)
-    page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
+    settled(page)
     with page.expect_download() as dl:
         page.click("[data-vx=samples-png]")
     assert "seed" in dl.value.suggested_filename
@@ -129,13 +144,14 @@ def test_export_csv_and_samples_png(page):
 
 @pytest.mark.browser
 def test_every_image_grid_saves_a_png(page):
+    page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     page.check("[data-vx=prior]")
-    page.wait_for_function("window.vx.lastPrior !== null", timeout=10_000)
+    page.wait_for_function("window.vx.hooks.lastPrior", timeout=10_000)
     with page.expect_download() as dl:
         page.click("[data-vx=prior-png]")
     assert "seed" in dl.value.suggested_filename and dl.value.path().read_bytes()[:4] == b"\x89PNG"
     page.click("[data-vx=trav-ring]")
-    page.wait_for_function("window.vx.lastTraverse", timeout=20_000)
+    page.wait_for_function("window.vx.hooks.lastTraverse", timeout=20_000)
     with page.expect_download() as dl:
         page.click("[data-vx=trav-png]")
     assert dl.value.path().read_bytes()[:4] == b"\x89PNG"
@@ -147,18 +163,23 @@ def test_models_side_by_side(page):
     table = page.locator("[data-vx=models-table]").inner_text()
     for name in ("mnist-z2", "mnist-z16", "mnist-z50"):
         assert name in table
+    page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     draw_stroke(page, SEVEN)
-    page.wait_for_function("window.vx.lastEncode !== null", timeout=20_000)
-    page.select_option("[data-vx=compare]", "mnist-z50")  # maybe while the stroke's last encode is on its way
-    # The comparison shown ends up of the drawing this model's panel shows (an older one is dropped).
-    page.wait_for_function("!window.vx.inflight && window.vx.lastCompare && window.vx.lastCompare.model === 'mnist-z50'"
-                           " && window.vx.lastCompareMine === window.vx.lastEncode", timeout=20_000)
-    a = float(page.locator("[data-vx-num=cmp-elbo-a]").inner_text())
-    b = float(page.locator("[data-vx-num=cmp-elbo-b]").inner_text())
-    # Both sides are of one drawing, the one this model's panel shows now.
-    assert page.evaluate("window.vx.lastCompare.input === window.vx.lastCompareMine.input")
-    assert a == pytest.approx(page.evaluate("window.vx.lastEncode.elbo"), abs=0.01)
-    assert b == pytest.approx(page.evaluate("window.vx.lastCompare.elbo"), abs=0.01)
+    mine = settled(page)
+    page.select_option("[data-vx=compare]", "mnist-z50")
+    page.wait_for_function("window.vx.hooks.lastCompare && window.vx.hooks.lastCompare.model === 'mnist-z50'",
+                           timeout=30_000)
+    a = float(page.locator("[data-vx-num=cmp-elbo-a]").inner_text().replace("−", "-"))
+    b = float(page.locator("[data-vx-num=cmp-elbo-b]").inner_text().replace("−", "-"))
+    other = page.evaluate("window.vx.hooks.lastCompare")
+    assert other["input"] == mine["input"]  # both sides are of one drawing
+    assert a == pytest.approx(mine["elbo"], abs=0.01) and b == pytest.approx(other["elbo"], abs=0.01)
+    d = page.evaluate("({w: vx.drawing.width, h: vx.drawing.height, p: Array.from(vx.drawing.pixels)})")
+    from explorer.inference import encode_drawing
+
+    ref = encode_drawing(load_model("mnist-z50"), np.array(d["p"], np.uint8).reshape(d["h"], d["w"]),
+                         mine["k"], mine["seed"])
+    assert other["elbo"] == pytest.approx(ref["elbo"], abs=1e-3)
 
 
 @pytest.mark.browser
@@ -167,7 +188,7 @@ def test_presenter_mode_shows_map_and_one_panel(page):
              ".filter(c => c.getBoundingClientRect().height > 0).length")
     page.click("[data-vx=present]")
     assert page.evaluate(count) == 1
-    assert page.locator("[data-vx=map]").is_visible()
+    assert page.locator("[data-vx=plot]").is_visible()
     size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.vx-root')).fontSize)")
     assert size >= 20
     first = page.locator("[data-vx=panelname]").inner_text()

@@ -72,8 +72,10 @@ class Site:
             return (SiteFile(data, site.MEDIA[Path(path).suffix], True), None) if data is not None else None
         if path.startswith("vx/data/"):
             name = path.removeprefix("vx/data/")
-            model, _, rest = name.partition(".")
-            kind = rest.partition(".")[0]
+            parts = name.rsplit(".", 3)  # NAME.KIND.HASH.bin (a model's name may hold dots)
+            if len(parts) != 4:
+                return None
+            model, kind = parts[0], parts[1]
             if kind not in KINDS or model not in self.registry.names():
                 return None
             try:

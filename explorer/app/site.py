@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from explorer.app.bundle import KINDS, file_of
 from explorer.registry import ModelRegistry
@@ -60,7 +61,7 @@ def manifest(registry: ModelRegistry, server: bool, names: list[str] | None = No
         except ValueError as exc:  # a broken file: listed unavailable, the others are served
             out.append({"name": n, "error": str(exc)})
             continue
-        out.append({**m.summary(), "files": {k: f"data/{f.name}" for k, f in files.items()},
+        out.append({**m.summary(), "files": {k: f"data/{quote(f.name)}" for k, f in files.items()},
                     "bytes": {k: len(f.data) for k, f in files.items()}})
     default = registry.default if registry.default in [m["name"] for m in out] else (out[0]["name"] if out else None)
     return {"format": "explorer-site/1", "app": app_files()[0], "server": server, "default": default, "models": out}
@@ -140,6 +141,6 @@ def site_tree(registry: ModelRegistry, server: bool, names: list[str] | None = N
         tree[app_prefix() + name] = SiteFile(data, MEDIA[Path(name).suffix], True)
     for m in models["models"]:
         for kind, path in m.get("files", {}).items():
-            tree[f"vx/{path}"] = SiteFile(file_of(registry.get(m["name"]), kind).data, MEDIA[".bin"], True)
+            tree[f"vx/{unquote(path)}"] = SiteFile(file_of(registry.get(m["name"]), kind).data, MEDIA[".bin"], True)
     tree["index.html"] = SiteFile(index_html().encode(), MEDIA[".html"], False)
     return tree

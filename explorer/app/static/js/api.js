@@ -65,17 +65,16 @@ export function createApi(base, S) {
       if (state === "down") ctx.status("offline", {}, "warn");
       else if (was === "down") ctx.status("back", {}, "");
     };
-    const tick = async () => {
-      if (!document.hidden) {
-        try { await request("health", { timeout: 4000 }); set("up"); } catch (err) {
-          if (err.status === 401) { ctx.status("logout", {}, "error"); return; }
-          set("down");
-        }
+    const check = async () => {
+      try { await request("health", { timeout: 4000 }); set("up"); } catch (err) {
+        if (err.status === 401) { ctx.status("logout", {}, "error"); return; }
+        set("down");
       }
-      setTimeout(tick, S.server === "down" ? 2000 : 5000);
     };
-    tick();
-    window.addEventListener("online", tick);
+    const loop = async () => { if (!document.hidden) await check(); setTimeout(loop, S.server === "down" ? 2000 : 5000); };
+    loop();
+    window.addEventListener("online", check);
+    window.addEventListener("offline", () => set("down"));
   }
 
   return { request, call, watch, available: () => !!base && S.server !== "down", tab: tabId };

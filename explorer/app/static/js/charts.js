@@ -20,11 +20,13 @@ export function tickText(v, step) {
   return v.toFixed(d).replace("-", "−");
 }
 
-/** The chart's size and font from its container (CSS pixels). */
+/** The chart's size and font from its container (CSS pixels). On a projector (presenter mode) a chart is
+ *  taller: up to 42 % of the screen's height. */
 export function frame(el, { minWidth = 240, aspect = 0.36, maxHeight = 420 } = {}) {
   const w = Math.max(minWidth, Math.round(el.clientWidth || el.parentElement?.clientWidth || 480));
-  const fs = parseFloat(getComputedStyle(el).fontSize) || 14;
-  return { w, h: Math.min(maxHeight, Math.max(5.5 * fs, Math.round(w * aspect))), fs };
+  const fs = parseFloat(getComputedStyle(el).fontSize) || 14, presenting = !!el.closest(".vx-present");
+  const top = presenting ? 0.42 * window.innerHeight : maxHeight;
+  return { w, h: Math.round(Math.min(top, Math.max(5.5 * fs, w * aspect * (presenting ? 1.6 : 1)))), fs };
 }
 
 /** Every label that fits: every one, else every 2nd, 5th, 10th... (the first and last kept). */
@@ -61,7 +63,7 @@ export function bars(values, labels, { w, h, fs, unit = "", title, cls = "vx-kl"
 
 /** Horizontal bars, a name on each row (the gradient norm of each named layer). */
 export function hbars(values, names, { w, fs, unit = "", title, cls = "vx-kl", groups = null }) {
-  const n = values.length, row = fs * 1.9, padT = fs * 0.6, padB = fs * 2.2, nameW = Math.max(...names.map((s) => s.length)) * fs * 0.6 + fs;
+  const n = values.length, row = fs * 1.5, padT = fs * 0.4, padB = fs * 2.1, nameW = Math.max(...names.map((s) => s.length)) * fs * 0.6 + fs;
   const h = padT + n * row + padB, plotW = w - nameW - fs * 1.5, top = Math.max(1e-9, ...values);
   const tk = ticks(0, top, Math.max(2, Math.round(plotW / (5 * fs)))), xmax = Math.max(top, tk[tk.length - 1]);
   const step = tk.length > 1 ? tk[1] - tk[0] : xmax, x = (v) => nameW + plotW * (v / xmax), parts = [];

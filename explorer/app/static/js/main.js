@@ -16,7 +16,12 @@ import * as presenter from "./panels/presenter.js";
 import * as tools from "./panels/tools.js";
 import { h } from "./dom.js";
 import { EVENTS, STATUS, createState, parseHash, toHash } from "./state.js";
-import { MAX_SEED } from "./rng.js";
+import * as rng from "./rng.js";
+import { toMnist } from "./preprocess.js";
+
+const { MAX_SEED } = rng;
+/** A drawing whose ink is base64 (as the server's routes take it) as the page's drawing object. */
+const fromB64 = (d) => ({ width: d.width, height: d.height, pixels: Uint8Array.from(atob(d.pixels), (c) => c.charCodeAt(0)) });
 
 const SITE = new URL("../../../", import.meta.url);  // the folder holding models.json (vx/)
 const early = fetch(new URL("models.json", SITE), { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
@@ -93,6 +98,8 @@ async function mount(root) {
   const { settings, notes } = parseHash(location.hash, { models: usable, kChoices: [4, 8, 16, 32, 64], maxSeed: MAX_SEED });
   Object.assign(S, settings);
   S.model = settings.model || first.name;
+  let pendingSlide = S.slide;  // opened once the first model's panels are there (their count depends on it)
+  S.slide = null;
 
   // The map first: its file is small, the networks follow
   let m;
@@ -135,6 +142,7 @@ async function mount(root) {
     $("csv").hidden = S.server === "none";
     $("labelpick").hidden = !mm.header.labels;
     ctx.emit("model", mm);
+    if (pendingSlide !== null) { const note = slides.open(pendingSlide); if (note) notes.push(note); pendingSlide = null; }
     if (S.hooks.stats.readyAt === undefined) S.hooks.stats.readyAt = performance.now();  // since navigation start
     root.dataset.ready = name;
     if (!mm.ready) ctx.status("networks", { name });
@@ -150,10 +158,27 @@ async function mount(root) {
   }
   Object.assign(S.hooks, {
     show, slides,
-    /** The page's forward pass of a drawing {width, height, pixels: [...]}, in its worker (the contract test). */
-    forward: async (drawing, opts) => (await compute.forward(drawing.model || S.model, { ...drawing, pixels: Uint8Array.from(drawing.pixels) }, opts)).result,
-    logpx: async (drawing, opts) => (await compute.logpx(S.model, { ...drawing, pixels: Uint8Array.from(drawing.pixels) }, opts)).result,
+    /** The page's forward passes of drawings {width, height, pixels: base64}, in its worker, one after the other
+     *  (the contract test): each answer with its images as arrays, or {error, message}. */
+    forwardAll: async (items) => {
+      const out = [];
+      for (const { drawing, opts } of items) {
+        try {
+          const { result } = await compute.forward(S.model, fromB64(drawing), opts);
+          out.push(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, ArrayBuffer.isView(v) ? Array.from(v) : v])));
+        } catch (err) { out.push({ error: err.kind, message: err.message }); }
+      }
+      return out;
+    },
+    toMnist: (drawing) => Array.from(toMnist(fromB64(drawing), ctx.model().constants)),
+    logpx: async (drawing, opts) => (await compute.logpx(S.model, fromB64(drawing), opts)).result,
+    rng,
     decodeAt: (points, lab) => mapPanel.decodeAt(points, lab),
+    /** Where a map position is on the screen (client pixels), and the plot's box [left, top, width, height]. */
+    toScreen: (x, y) => { const r = $("plot").getBoundingClientRect(), T = mapPanel.scatter.T; return [r.left + T.toPx(x), r.top + T.toPy(y)]; },
+    view: () => ({ ...mapPanel.scatter.view }),
+    nearestAt: (px, py) => mapPanel.scatter.nearestAt(px, py),
+    plotBox: () => { const r = $("plot").getBoundingClientRect(), p = mapPanel.scatter.T.plot(); return [r.left + p.l, r.top + p.t, p.w, p.h]; },
   });
 
   $("clear").addEventListener("click", () => { drawPanel.reset(); S.result = null; S.logpx = null; S.drawing = null; ctx.emit("cleared"); mapPanel.drawOverlay(); ctx.status("none"); });
@@ -173,7 +198,9 @@ async function mount(root) {
   window.addEventListener("hashchange", () => {
     const { settings: next } = parseHash(location.hash, { models: usable, kChoices: C.k_choices, maxSeed: MAX_SEED });
     if (next.model && next.model !== S.model) show(next.model);
-    for (const key of ["seed", "k", "estimator", "observed", "slide"]) if (key in next) ctx.set(key, next[key]);
+    for (const key of ["seed", "k", "estimator", "observed"]) if (key in next) ctx.set(key, next[key]);
+    const note = "slide" in next && next.slide !== S.slide ? slides.open(next.slide) : null;
+    if (note) ctx.status("note", { text: `the link's ${note} is not valid here: the first slide is shown` }, "warn");
   });
   api.watch(ctx);
   if ("serviceWorker" in navigator && location.protocol !== "file:") {
@@ -181,7 +208,6 @@ async function mount(root) {
   }
   await show(S.model);
   if (notes.length) ctx.status("note", { text: `the link's ${notes.join(", ")} ${notes.length > 1 ? "are" : "is"} not valid here: the defaults are shown instead` }, "warn");
-  if (S.slide !== null) slides.open(S.slide);
 }
 
 // The root element is ours (the static page) or Gradio's (explorer/app/page.py): mount once it is there.

@@ -66,6 +66,8 @@ export function createState() {
     server: "unknown",    // ServerState
     drawing: null,        // Drawing: the pad's ink, as last computed
     result: null,         // the forward pass of `drawing` (forward.js: the keys of Python's encode_drawing)
+    final: false,         // `result` is of a finished stroke (not a live update while drawing)
+    pending: 0,           // forward passes asked for and not yet answered
     logpx: null,          // log p(x) of `drawing`
     label: 0,             // conditional model: the digit the ring decodes as
     ring: null,           // {x, y}: the ring's map position

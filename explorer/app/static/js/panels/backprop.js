@@ -34,7 +34,7 @@ export function mount(ctx) {
   fill($("step6"), tpl.content);
   let seq = 0;
 
-  function reset() { seq++; fill($("stepout"), empty("Draw a digit, then take a step.")); }
+  function reset() { seq++; S.hooks.lastStep = null; fill($("stepout"), empty("Draw a digit, then take a step.")); }
   function availability() {
     const none = S.server === "none", down = S.server === "down";
     for (const n of ["step1", "step10"]) $(n).disabled = none || down;
@@ -55,6 +55,10 @@ export function mount(ctx) {
     }
     if (mine !== seq) return;
     S.hooks.lastStep = out;
+    render(out);
+  }
+
+  function render(out) {
     const L = out.losses, imgs = [out.image_before, out.image_after].map((im) => { const c = digitCanvas("vx-px vx-mid"); paintGrey(c, Uint8Array.from(im)); return c; });
     const moved = out.loc_before.map((v, dd) => ({ dd, dl: out.loc_after[dd] - v, ds: out.scale_after[dd] - out.scale_before[dd] }))
       .sort((a, c) => Math.abs(c.dl) - Math.abs(a.dl)).slice(0, 4);
@@ -62,17 +66,17 @@ export function mount(ctx) {
       ...out.decoder.map((l, i) => ({ ...l, name: layerName("dec", l.layer, i), cls: "vx-dec" }))];
     const chart = h("div", { class: "vx-chart vx-gradchart" });
     fill($("stepout"), [
-      h("table", { class: "vx-table" }, [
-        h("tr", {}, [h("td", { text: "Pyro's loss at this ε, before → after" }),
-          h("td", { class: "vx-num", "data-vx-num": "steploss", text: `${fmt(L[0])} → ${fmt(L[L.length - 1])}` })]),
-        h("tr", {}, [h("td", {}, ["the same loss in plain PyTorch (BCE + KL at the same z)", h("br"), h("code", { "data-snippet": "torch_loss", text: ctx.model().header.snippets.torch_loss })]),
-          h("td", { class: "vx-num", "data-vx-num": "torchloss", text: fmt(out.torch_loss) })]),
-      ]),
-      h("div", { class: "vx-row" }, [
-        h("div", { class: "vx-col vx-grow" }, [h("div", { class: "vx-caption", text: "gradient norm of each layer (weights and bias), first step: encoder, then decoder" }), chart]),
+      h("div", { class: "vx-row vx-steprow" }, [
+        h("table", { class: "vx-table vx-grow" }, [
+          h("tr", {}, [h("td", { text: "Pyro's loss, before → after (the same ε)" }),
+            h("td", { class: "vx-num", "data-vx-num": "steploss", text: `${fmt(L[0])} → ${fmt(L[L.length - 1])}` })]),
+          h("tr", {}, [h("td", {}, ["plain PyTorch's loss (BCE + KL, the same z)", h("br"), h("code", { "data-snippet": "torch_loss", text: ctx.model().header.snippets.torch_loss })]),
+            h("td", { class: "vx-num", "data-vx-num": "torchloss", text: fmt(out.torch_loss) })]),
+        ]),
         h("figure", {}, [imgs[0], h("figcaption", { text: "decoded loc, before" })]),
         h("figure", {}, [imgs[1], h("figcaption", { text: `after ${out.steps} step${out.steps > 1 ? "s" : ""}` })]),
       ]),
+      h("div", { class: "vx-caption vx-gradcaption", text: "gradient norm of each layer (weights and bias), first step: encoder, then decoder" }), chart,
       h("p", { class: "vx-explain", text: "loc moved most in " + moved.map((m) => `z${m.dd + 1} by ${fmt(m.dl, 3)} (scale ${m.ds >= 0 ? "+" : ""}${fmt(m.ds, 3)})`).join(", ") +
         `. lr ${out.lr}, ${out.estimator === "trace" ? "Trace_ELBO" : "TraceMeanField_ELBO"}, seed ${out.seed}.` }),
     ]);
@@ -81,6 +85,9 @@ export function mount(ctx) {
       { w: Math.max(260, chart.clientWidth || 420), fs, unit: "‖∂loss/∂weights‖", title: "gradient norm per layer", groups: layers.map((l) => l.cls) }));
   }
 
+  const again = () => { if (S.hooks.lastStep && $("stepout").querySelector(".vx-gradchart")) requestAnimationFrame(() => render(S.hooks.lastStep)); };
+  ctx.on("presenting", again);
+  ctx.on("settings", (name) => { if (name === "slide") again(); });
   $("step1").addEventListener("click", () => run(1));
   $("step10").addEventListener("click", () => run(10));
   $("stepreset").addEventListener("click", reset);

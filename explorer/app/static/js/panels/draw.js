@@ -40,18 +40,18 @@ export function mount(ctx) {
   }
   clearPad();
 
-  let stroking = false, last = null, lastLive = 0, busy = false;
+  let stroking = false, last = null, lastLive = 0, busy = false, ink = null;  // ink: the drawing object, until the pad changes
   const padPos = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; };
   pad.addEventListener("pointerdown", (e) => {
     stroking = true; pad.setPointerCapture(e.pointerId); last = padPos(e);
     pctx.beginPath(); pctx.arc(last[0], last[1], pctx.lineWidth / 2, 0, 2 * Math.PI); pctx.fillStyle = "#000"; pctx.fill();
-    drawn = true; e.preventDefault();
+    drawn = true; ink = null; e.preventDefault();
   });
   pad.addEventListener("pointermove", (e) => {
     if (!stroking) return;
     const p = padPos(e);
     pctx.beginPath(); pctx.moveTo(last[0], last[1]); pctx.lineTo(p[0], p[1]); pctx.stroke();
-    last = p;
+    last = p; ink = null;
     if (!busy && e.timeStamp - lastLive > C().live_interval_ms) { lastLive = e.timeStamp; compute(e.timeStamp, false); }  // live
   });
   const endStroke = (e) => { if (!stroking) return; stroking = false; compute(e.timeStamp, true); };
@@ -75,17 +75,17 @@ export function mount(ctx) {
   async function compute(t0, final) {
     const m = ctx.model();
     if (!drawn || !m || !m.ready) return;
-    const drawing = padInk(), name = S.model;
+    const drawing = (ink ||= padInk()), name = S.model;
     const opts = { k: S.k, seed: S.seed, estimator: S.estimator, label: m.header.labels ? S.observed : null };
-    busy = true;
+    busy = true; S.pending++;
     let out;
     try { out = await ctx.compute.forward(name, drawing, opts); } catch (err) {
       if (err.kind === "blank" || err.kind === "small") ctx.status("blank", { message: err.message }, "warn");
       else ctx.status("failed", { what: "your drawing could not be computed; it is kept", why: err.message }, "error");
       return;
-    } finally { busy = false; }
+    } finally { busy = false; S.pending--; }
     if (!out || name !== S.model) return;  // overtaken by a newer drawing, or another model is shown now
-    S.drawing = drawing; S.result = out.result; S.logpx = null;
+    S.drawing = drawing; S.result = out.result; S.final = final; S.logpx = null;
     render(out.result);
     ctx.emit("result", { res: out.result, final });
     if (final) {
@@ -123,7 +123,7 @@ export function mount(ctx) {
   $("save-drawing").addEventListener("click", saveDrawing);
 
   function reset() {
-    clearPad(); drawn = false; S.cloud = null;
+    clearPad(); drawn = false; ink = null; S.cloud = null;
     for (const n of ["input", "meanimg"]) $(n).getContext("2d").clearRect(0, 0, 28, 28);
     fill($("samples"), []); $("repro").textContent = "";
   }

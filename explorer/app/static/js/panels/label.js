@@ -40,7 +40,10 @@ export function mount(ctx) {
   });
   $("tolabel").addEventListener("click", () => { if (labelModel) ctx.S.hooks.show(labelModel); });
   $("observed").addEventListener("change", (e) => ctx.set("observed", e.target.value === "" ? null : Number(e.target.value)));
-  ctx.on("settings", (name) => { if (name === "observed") $("observed").value = S.observed === null ? "" : String(S.observed); });
+  ctx.on("settings", (name) => {
+    if (name === "observed") $("observed").value = S.observed === null ? "" : String(S.observed);
+    if (name === "slide" && S.result) requestAnimationFrame(() => render(S.result));
+  });
   function render(res) {
     if (!res.label_probs) return;
     const box = $("labelprobs"), f = frame(box, { aspect: 0.3, maxHeight: 300 });

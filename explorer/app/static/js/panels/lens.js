@@ -170,7 +170,10 @@ export function mount(ctx) {
   ctx.on("cleared", () => { reset(); draws = []; $("spread").textContent = ""; });
   ctx.on("server", () => { if (S.result) fill($("elbo"), elbo(S.result)); });
   ctx.on("presenting", () => { if (S.result) render(S.result); });
-  ctx.on("settings", (name) => { if (name === "estimator") { $("estimator").value = S.estimator; showSnippets(); } });
+  ctx.on("settings", (name) => {
+    if (name === "estimator") { $("estimator").value = S.estimator; showSnippets(); }
+    if (name === "slide" && S.result) requestAnimationFrame(() => render(S.result));  // charts at the shown slide's size
+  });
   $("estimator").value = S.estimator;
   $("estimator").addEventListener("change", (e) => ctx.set("estimator", e.target.value));
   $("neweps").addEventListener("click", () => ctx.$("resample").click());

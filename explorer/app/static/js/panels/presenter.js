@@ -24,14 +24,11 @@ export function mount(ctx, map) {
     map.setPresenting(on);
     requestAnimationFrame(() => { map.resize(); ctx.emit("presenting", on); });
   }
-  /** Show slide n (1-based; out of range: the first, with a note). */
+  /** Show slide n (1-based; out of range: the first). Returns a note saying so, or null. */
   function open(n) {
-    const count = slides().length;
-    if (!(n >= 1 && n <= count)) {
-      ctx.status("note", { text: `the link's slide ${n} is not one of the ${count} slides: the first is shown` }, "warn");
-      n = 1;
-    }
-    ctx.set("slide", n);
+    const count = slides().length, valid = n >= 1 && n <= count;
+    ctx.set("slide", valid ? n : 1);
+    return valid ? null : `slide ${n} (there are ${count} slides)`;
   }
   const step = (d) => { const count = slides().length; ctx.set("slide", ((S.slide - 1 + d + count) % count) + 1); };
   ctx.on("settings", (name) => { if (name === "slide") render(); });
