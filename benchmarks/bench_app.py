@@ -1,24 +1,29 @@
-"""Latency of the app in headless Chromium (Debian's), printed as p50 / p95. Nothing is asserted.
+"""The page's speed in headless Chromium (Debian's) and the server's share of a hall. Figures are printed
+(p50 / p95, ranges over runs); nothing is asserted.
 
-    python benchmarks/bench_app.py [--checkpoint mnist-z16] [--drags 200] [--strokes 60]
+    python benchmarks/bench_app.py [--checkpoint mnist-z16] [--strokes 60] [--drags 200] [--students 200]
 
-Measures, on this machine:
-* ``python -m explorer`` -> page ready (map drawn), over ``--starts`` starts: the app opens "the
-  browser" (``BROWSER`` is set to an ``echo`` that tells this script the address, which it then
-  opens in an already running Chromium with an empty cache: a first visit), and -> "ready at" line;
-* page load (navigation start) -> map drawn;
-* drag -> decoded image shown: from the pointer event's timestamp to the next animation frame
-  after the page painted the decoder's image (the page records it in ``window.vx.stats.drag``);
-* end of a stroke -> posterior panel and map cloud shown (``window.vx.stats.draw``), split into the
-  request and the page's rendering, and the later log p(x) estimate;
-* a click on Interpolate (two strips of 10) or Traverse (a 16 x 9 grid) -> images shown.
+Measures, on this machine, against one server started here (warm: every figure after a warm-up):
+* a first visit with an empty cache: the bytes moved (Chrome DevTools' encoded sizes, by kind), and
+  navigation start -> map drawn, and -> networks ready (every drawing computed in the page), over
+  ``--visits`` fresh browser contexts;
+* a reload (the browser's cache): navigation start -> map drawn;
+* a drag: the pointer event -> the next frame after the page painted the decoder's image;
+* the end of a stroke -> every panel rendered (lens, samples, cloud), and the forward pass's time in the
+  page's worker; then log p(x) (k = 1,000, in the page's second worker);
+* Interpolate (two strips of 10) and Traverse (16 x 9), click -> images shown;
+* the server's CPU for a hall of ``--students`` browsers' remaining traffic, open loop: their page loads
+  (each fetches what a real first visit fetched), step 6 and "check with Pyro" at a lecture's rate, and
+  each tab's health check; the generator's lag is reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -27,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import CHROMIUM, CHROMIUM_FLAGS, free_port  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_FLAGS, SEVEN, draw_stroke, free_port  # noqa: E402
 
 
 def pct(values, q):
@@ -36,144 +41,238 @@ def pct(values, q):
 
 
 def line(name, values, unit="ms", target=""):
-    print(f"{name:44s} n={len(values):4d}  p50 {pct(values, .5):8.1f} {unit}  p95 {pct(values, .95):8.1f} {unit}"
+    if not values:
+        print(f"{name:52s} (no values)")
+        return
+    print(f"{name:52s} n={len(values):4d}  p50 {pct(values, .5):8.1f} {unit}  p95 {pct(values, .95):8.1f} {unit}"
           f"  {target}")
 
 
-def start_app(checkpoint: str) -> tuple[subprocess.Popen, str]:
-    """``python -m explorer`` as a user starts it, except that "the browser" it opens is an echo."""
+def start_server(checkpoint: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "BROWSER": "echo OPEN-BROWSER %s"}
-    proc = subprocess.Popen([sys.executable, "-m", "explorer", "--port", str(port), "--checkpoint", checkpoint],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "--no-browser", "--port", str(port), "--checkpoint",
+                             checkpoint], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for out in proc.stdout:
+        if out.startswith("VAE explorer ready at"):
+            break
     return proc, f"http://127.0.0.1:{port}/"
 
 
-def startup(browser, checkpoint: str, starts: int) -> None:
-    """``python -m explorer`` -> page ready (map drawn) in an open browser, a first visit each time."""
-    pages = []
-    for i in range(starts):
-        context = browser.new_context(viewport={"width": 1600, "height": 1200})  # empty cache: a first visit
-        page = context.new_page()
-        t0 = time.perf_counter()
-        proc, url = start_app(checkpoint)
-        try:
-            for out in proc.stdout:  # the app opens the browser as soon as it holds the port
-                if out.startswith("OPEN-BROWSER"):
-                    break
-            page.goto(url, timeout=60_000)  # waits for the server, as a browser opened by the app does
-            page.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
-            t_page = time.perf_counter() - t0
-            if i:  # the first start warms the disk cache
-                pages.append(t_page * 1000)
-            print(f"  start {i}: page ready {t_page:.2f} s" + ("  (warm-up, not counted)" if not i else ""))
-        finally:
-            proc.terminate()
-            proc.wait(10)
-            context.close()
-    line("python -m explorer -> page ready (map drawn)", pages, target="(target <= 5000 ms)")
-    print(f"{'':44s} min {min(pages):.0f} ms, max {max(pages):.0f} ms")
+def first_visits(browser, url: str, visits: int) -> list[str]:
+    """Fresh contexts (empty caches): bytes moved and the times to the map and to the networks."""
+    sizes, maps, computes, urls = [], [], [], []
+    for i in range(visits + 1):
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
+        page = ctx.new_page()
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Network.enable")
+        got: dict[str, dict] = {}
+        def seen(e, got=got):
+            got.setdefault(e["requestId"], {}).update(url=e["response"]["url"])
 
+        def done(e, got=got):
+            got.setdefault(e["requestId"], {}).update(n=e["encodedDataLength"])
 
-def gradio_import_times(runs: int = 3) -> None:
-    """``import gradio`` in a fresh process, plain and through ``explorer.app.gradio_import`` (which skips
-    Gradio's re-parsing of its type stubs), median of ``runs`` each after one warm-up of the disk cache."""
-    code = {"plain": "import gradio", "import_gradio()": "from explorer.app.gradio_import import import_gradio\n"
-            "import_gradio()"}
-    for name, body in code.items():
-        times = []
-        for i in range(runs + 1):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", body], cwd=ROOT, check=True)
-            if i:
-                times.append((time.perf_counter() - t0) * 1000)
-        line(f"python -c 'import gradio', {name}", times)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="mnist-z16")
-    ap.add_argument("--drags", type=int, default=200, help="pointer moves while dragging the ring")
-    ap.add_argument("--strokes", type=int, default=60, help="strokes drawn on the pad")
-    ap.add_argument("--k", type=int, default=16, help="samples per stroke")
-    ap.add_argument("--tool-clicks", type=int, default=50, help="clicks on Interpolate and on Traverse")
-    ap.add_argument("--starts", type=int, default=7, help="app starts timed (the first warms the disk cache)")
-    ap.add_argument("--imports", type=int, default=3, help="fresh-process imports of Gradio timed each way")
-    args = ap.parse_args()
-    if args.imports:
-        gradio_import_times(args.imports)
-
-    from playwright.sync_api import sync_playwright
-
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)  # a browser already open
-    if args.starts:
-        startup(browser, args.checkpoint, args.starts)
-    page = browser.new_page(viewport={"width": 1600, "height": 1200})
-    proc, url = start_app(args.checkpoint)
-    try:
-        for out in proc.stdout:
-            if out.startswith("OPEN-BROWSER"):
-                break
+        cdp.on("Network.responseReceived", seen)
+        cdp.on("Network.loadingFinished", done)
         page.goto(url)
+        page.wait_for_selector(".vx-root[data-computes]", timeout=60_000)
+        page.wait_for_timeout(1500)  # what else a first visit fetches (the service worker's cache fill is its own)
+        t_map = page.evaluate("vx.hooks.stats.readyAt")
+        by_kind: dict[str, int] = {}
+        for r in got.values():
+            u = r.get("url", "")
+            kind = ("model files" if "/vx/data/" in u else "the page's modules and CSS" if "/vx/app/" in u
+                    else "Gradio's shell" if "/assets/" in u or "/static/" in u or u.rstrip("/") == url.rstrip("/")
+                    else "other")
+            by_kind[kind] = by_kind.get(kind, 0) + r.get("n", 0)
+        if i:  # the first visit warms the server's caches (compressed files are made on first use)
+            sizes.append(by_kind)
+            maps.append(t_map)
+            computes.append(page.evaluate("vx.hooks.stats.computesAt"))
+        else:
+            urls = sorted({r["url"] for r in got.values() if r.get("url", "").startswith(url)})
+        ctx.close()
+    total = [sum(s.values()) / 1e6 for s in sizes]
+    print(f"{'first visit: bytes moved (encoded)':52s} {min(total):.2f}-{max(total):.2f} MB over {len(total)}"
+          " visits  (target <= 2.5 MB)")
+    for kind in sorted(sizes[0]):
+        print(f"{'  ' + kind:52s} {statistics.median(s.get(kind, 0) for s in sizes) / 1e6:.3f} MB")
+    line("first visit (cold cache): navigation -> map drawn", maps, target="(target <= 1500 ms)")
+    line("first visit: navigation -> networks ready", computes)
+    return urls
+
+
+def in_page(browser, url: str, args) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    page.goto(url)
+    page.wait_for_selector(".vx-root[data-computes]", timeout=60_000)
+    loads = []
+    for _ in range(6):
+        page.reload()
         page.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
-        loads = []  # reloads: Gradio's and our scripts now come from the browser's cache
-        for _ in range(5):
-            page.reload()
-            page.wait_for_selector(".vx-root[data-ready]", timeout=60_000)
-            loads.append(page.evaluate("vx.stats.readyAt"))
-        line("page load -> map drawn (5 reloads)", loads, target="(target <= 1500 ms)")
+        loads.append(page.evaluate("vx.hooks.stats.readyAt"))
+        page.wait_for_selector(".vx-root[data-computes]", timeout=60_000)
+    line("reload (the browser's cache): navigation -> map drawn", loads[1:], target="(target <= 800 ms)")
 
-        # Moves every 8 ms fall into step with the 60 Hz frames here: each lands ~1 ms after a frame began,
-        # so the frame that shows it comes ~15 ms later whatever the page does (the page has the
-        # image ~1 ms after the move). A hand is not in step with the screen: moves at random gaps too.
-        rng = random.Random(0)
-        for name, gap in (("every 8 ms", lambda: 8), ("at random 4-24 ms gaps", lambda: rng.uniform(4, 24))):
-            page.evaluate("vx.stats.drag = []")
-            h = page.locator("[data-vx=handle]").bounding_box()
-            cx, cy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
-            page.mouse.move(cx, cy)
-            page.mouse.down()
-            for i in range(args.drags):
-                dx = 180 * ((i % 100) / 100 - 0.5)
-                page.mouse.move(cx + dx, cy + 0.6 * dx)
-                page.wait_for_timeout(gap())
-            page.mouse.up()
-            page.wait_for_timeout(100)
-            line(f"drag -> decoded image shown, moves {name}", page.evaluate("vx.stats.drag"),
-                 target="(target p50 <= 16, p95 <= 33)")
+    rng = random.Random(0)
+    page.evaluate("vx.hooks.stats.drag = []")
+    h = page.locator("[data-vx=handle]").bounding_box()
+    cx, cy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(args.drags):
+        dx = 180 * ((i % 100) / 100 - 0.5)
+        page.mouse.move(cx + dx, cy + 0.6 * dx)
+        page.wait_for_timeout(rng.uniform(4, 24))  # a hand: not in step with the screen's frames
+    page.mouse.up()
+    page.wait_for_timeout(100)
+    line("drag -> decoded image shown (moves at 4-24 ms gaps)", page.evaluate("vx.hooks.stats.drag")[5:],
+         target="(target p50 <= 16, p95 <= 33)")
 
-        page.select_option("[data-vx=k]", str(args.k))
+    for name in [args.checkpoint, *args.also]:
+        page.evaluate("(n) => vx.hooks.show(n)", name)
+        page.wait_for_selector(f".vx-root[data-computes='{name}']", timeout=60_000)
+        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.logpx = []")
         box = page.locator("[data-vx=pad]").bounding_box()
-        for s in range(args.strokes):
+        for s in range(args.strokes + 5):
             x = box["x"] + 60 + (s * 23) % 160
             page.mouse.move(x, box["y"] + 40)
             page.mouse.down()
             for j in range(1, 6):
                 page.mouse.move(x + 5 * j, box["y"] + 40 + 40 * j)
             page.mouse.up()
-            page.wait_for_function(f"vx.stats.draw.length >= {s + 1}", timeout=10_000)
-            page.wait_for_timeout(120)  # a person lifts the pen between strokes
+            page.wait_for_function(f"vx.hooks.stats.panel.length >= {s + 1}", timeout=20_000)
+            page.wait_for_timeout(150)  # a person lifts the pen between strokes
             if s % 8 == 7:
+                page.wait_for_function("vx.logpx !== null", timeout=20_000)
                 page.click("[data-vx=clear]")
-        line(f"end of stroke -> panel + cloud shown (K={args.k})", page.evaluate("vx.stats.draw"),
-             target="(target p95 <= 100 ms)")
-        # tools: a 10-image interpolation strip (x2 paths) and a 16 x 9 traversal grid, per click
-        page.click("[data-vx=setA-draw]")
-        page.click("[data-vx=setB-ring]")
-        for _ in range(args.tool_clicks):
-            page.click("[data-vx=interp]")
-            page.wait_for_timeout(150)
-            page.click("[data-vx=trav-draw]")
-            page.wait_for_timeout(150)
-        page.wait_for_timeout(300)
-        extra = page.evaluate("vx.stats.lens || null")
-        if extra:
-            for name, values in extra.items():
-                if values:
-                    line(name, values)
-    finally:
+        stats = page.evaluate("vx.hooks.stats")
+        line(f"{name}: end of stroke -> every panel rendered (K={page.evaluate('vx.k')})", stats["panel"][5:],
+             target="(target p95 <= 16 ms)")
+        line(f"{name}:   of which the forward pass in the worker", stats["compute"][5:])
+        line(f"{name}: log p(x), k = 1,000, in the page's worker", stats["logpx"][1:])
+
+    page.evaluate("(n) => vx.hooks.show(n)", args.checkpoint)
+    page.wait_for_selector(f".vx-root[data-computes='{args.checkpoint}']", timeout=60_000)
+    draw_stroke(page, SEVEN)
+    page.wait_for_function("vx.result && vx.final && !vx.pending", timeout=20_000)
+    page.click("[data-vx=setA-draw]")
+    page.click("[data-vx=setB-ring]")
+    for _ in range(args.tool_clicks):
+        page.click("[data-vx=interp]")
+        page.wait_for_timeout(120)
+        page.click("[data-vx=trav-draw]")
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(300)
+    st = page.evaluate("vx.hooks.stats")
+    line("Interpolate: click -> 2 x 10 images shown", st["interpolate"])
+    line("Traverse: click -> 16 x 9 images shown", st["traverse"])
+    page.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def hall(url: str, pid: int, students: int, seconds: float, page_urls: list[str], step_every: float,
+               health_every: float) -> None:
+    """The server's CPU while `students` browsers compute in their pages: page loads in the first third of the
+    window, each student's step 6 (and a check with Pyro) every `step_every` seconds on average, health
+    checks every `health_every` seconds per tab. Open loop: sends keep to their schedule."""
+    import base64
+
+    import httpx
+    import numpy as np
+
+    a = np.zeros((140, 140), np.uint8)
+    a[30:110, 60:75] = 255
+    body = {"width": 140, "height": 140, "pixels": base64.b64encode(a.tobytes()).decode(), "seed": 1, "k": 16}
+    limits = httpx.Limits(max_connections=students * 2, max_keepalive_connections=students * 2)
+    rng = random.Random(1)
+    lags, codes, lat = [], {}, {"page load": [], "step 6": [], "check": [], "health": []}
+    z = None
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers={"accept-encoding": "br, gzip"}) as c:
+        r = await c.post("api/models/mnist-z16/encode", json=body)
+        z = r.json()["z"]
+        t_start = time.perf_counter()
+        cpu0 = cpu_seconds(pid)
+
+        async def at(t, what, fn):
+            await asyncio.sleep(max(0.0, t_start + t - time.perf_counter()))
+            lags.append(time.perf_counter() - (t_start + t))
+            t0 = time.perf_counter()
+            try:
+                status = await fn()
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            codes[status] = codes.get(status, 0) + 1
+            lat[what].append((time.perf_counter() - t0) * 1000)
+
+        async def load_page():
+            statuses = [(await c.get(u)).status_code for u in page_urls]
+            return max(statuses)
+
+        async def step():
+            return (await c.post("api/models/mnist-z16/step", json={**body, "steps": 1, "lr": 1e-4})).status_code
+
+        async def check():
+            return (await c.post("api/models/mnist-z16/check", json={**body, "z": z})).status_code
+
+        async def health():
+            return (await c.get("api/health")).status_code
+
+        tasks = []
+        for _ in range(students):
+            tasks.append(at(rng.uniform(0, seconds / 3), "page load", load_page))
+            t = rng.expovariate(1 / step_every)
+            while t < seconds:
+                tasks.append(at(t, "step 6", step))
+                tasks.append(at(t + 5, "check", check))
+                t += rng.expovariate(1 / step_every)
+            t = rng.uniform(0, health_every)
+            while t < seconds:
+                tasks.append(at(t, "health", health))
+                t += health_every
+        await asyncio.gather(*tasks)
+        used = cpu_seconds(pid) - cpu0
+        elapsed = time.perf_counter() - t_start
+    print(f"hall of {students} browsers, {seconds:.0f} s: the server used {used:.1f} CPU-s ="
+          f" {100 * used / elapsed:.1f} % of one core (target <= 10 %); answers {codes}")
+    for what, v in lat.items():
+        line(f"  {what}", v)
+    line("  the generator's lag (send time - scheduled time)", [x * 1000 for x in lags])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default="mnist-z16")
+    ap.add_argument("--also", nargs="*", default=["mnist-cvae-z16"], help="other models whose strokes are timed")
+    ap.add_argument("--drags", type=int, default=200, help="pointer moves while dragging the ring")
+    ap.add_argument("--strokes", type=int, default=40, help="strokes drawn on the pad, per model")
+    ap.add_argument("--tool-clicks", type=int, default=20, help="clicks on Interpolate and on Traverse")
+    ap.add_argument("--visits", type=int, default=5, help="first visits timed (after one that warms the server)")
+    ap.add_argument("--students", type=int, default=200, help="browsers in the simulated hall (0: skip)")
+    ap.add_argument("--seconds", type=float, default=90.0, help="the hall's length")
+    ap.add_argument("--step-every", type=float, default=300.0,
+                    help="seconds between a student's presses of step 6 (and of 'check with Pyro'), on average")
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server(args.checkpoint)
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    try:
+        page_urls = first_visits(browser, url, args.visits)
+        in_page(browser, url, args)
         browser.close()
+        if args.students:
+            health_every = 15.0  # the page's own interval (static/js/api.js)
+            asyncio.run(hall(url, proc.pid, args.students, args.seconds, page_urls, args.step_every, health_every))
+    finally:
         pw.stop()
         proc.terminate()
         proc.wait(10)

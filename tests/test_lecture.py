@@ -178,7 +178,7 @@ def test_server_down_is_shown_and_a_failed_switch_reverts(browser):
     finally:
         app.stop()
     # one clear line, and what needs the server says so; the drawing itself goes on in the page
-    pg.wait_for_function("document.querySelector('[data-vx=status]').dataset.key === 'offline'", timeout=15_000)
+    pg.wait_for_function("document.querySelector('[data-vx=status]').dataset.key === 'offline'", timeout=35_000)
     assert "working offline" in pg.locator("[data-vx=status]").inner_text()
     assert pg.locator("[data-vx=step1]").is_disabled() and pg.locator("[data-vx=check]").is_disabled()
     assert "not reachable" in pg.locator("[data-vx=step-server]").inner_text()

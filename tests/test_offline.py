@@ -65,7 +65,7 @@ def test_the_loaded_page_works_when_the_server_goes_away_and_comes_back(browser)
         pg.wait_for_function("window.vx.server === 'up'", timeout=30_000)
     finally:
         app.stop()
-    pg.wait_for_function("window.vx.server === 'down'", timeout=20_000)
+    pg.wait_for_function("window.vx.server === 'down'", timeout=35_000)
     draw_stroke(pg, SEVEN)  # a new drawing, with no server: steps 1-5 in the page
     settled(pg)
     lens_filled(pg)

@@ -151,6 +151,7 @@ async function mount(root) {
       return;
     }
     compute.load(name, mm.files);
+    if (S.hooks.stats.computesAt === undefined) S.hooks.stats.computesAt = performance.now();
     root.dataset.computes = name;
     if (S.model !== name) return;
     ctx.status(S.server === "down" ? "offline" : "ready", { name }, S.server === "down" ? "warn" : "");
