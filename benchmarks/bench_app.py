@@ -9,8 +9,9 @@ Measures, on this machine, against one server started here (warm: every figure a
   ``--visits`` fresh browser contexts;
 * a reload (the browser's cache): navigation start -> map drawn;
 * a drag: the pointer event -> the next frame after the page painted the decoder's image;
-* the end of a stroke -> every panel rendered (lens, samples, cloud), and the forward pass's time in the
-  page's worker; then log p(x) (k = 1,000, in the page's second worker);
+* the end of a stroke -> every panel rendered (lens, samples, cloud), the forward pass's time in the
+  page's worker and the panels' rendering; then log p(x) (k = 1,000, in the page's second worker). Each
+  stroke is drawn as a hand does (five moves in ~0.1 s), and the next one once the lens shows log p(x);
 * Interpolate (two strips of 10) and Traverse (16 x 9), click -> images shown;
 * the server's CPU for a hall of ``--students`` browsers' remaining traffic, open loop: their page loads
   (each fetches what a real first visit fetched), step 6 and "check with Pyro" at a lecture's rate, and
@@ -62,7 +63,8 @@ def first_visits(browser, url: str, visits: int) -> list[str]:
     """Fresh contexts (empty caches): bytes moved and the times to the map and to the networks."""
     sizes, maps, computes, urls = [], [], [], []
     for i in range(visits + 1):
-        ctx = browser.new_context(viewport={"width": 1600, "height": 1200})
+        # no service worker: it would serve the page's later fetches itself, out of the page's sight
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1200}, service_workers="block")
         page = ctx.new_page()
         cdp = ctx.new_cdp_session(page)
         cdp.send("Network.enable")
@@ -133,7 +135,8 @@ def in_page(browser, url: str, args) -> None:
     for name in [args.checkpoint, *args.also]:
         page.evaluate("(n) => vx.hooks.show(n)", name)
         page.wait_for_selector(f".vx-root[data-computes='{name}']", timeout=60_000)
-        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.logpx = []")
+        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.render = [];"
+                      " vx.hooks.stats.logpx = []")
         box = page.locator("[data-vx=pad]").bounding_box()
         for s in range(args.strokes + 5):
             x = box["x"] + 60 + (s * 23) % 160
@@ -143,14 +146,15 @@ def in_page(browser, url: str, args) -> None:
                 page.mouse.move(x + 5 * j, box["y"] + 40 + 40 * j)
             page.mouse.up()
             page.wait_for_function(f"vx.hooks.stats.panel.length >= {s + 1}", timeout=20_000)
-            page.wait_for_timeout(150)  # a person lifts the pen between strokes
+            page.wait_for_function("vx.logpx !== null", timeout=20_000)  # a person looks at the lens, then
+            page.wait_for_timeout(300)                                  # draws the next stroke
             if s % 8 == 7:
-                page.wait_for_function("vx.logpx !== null", timeout=20_000)
                 page.click("[data-vx=clear]")
         stats = page.evaluate("vx.hooks.stats")
         line(f"{name}: end of stroke -> every panel rendered (K={page.evaluate('vx.k')})", stats["panel"][5:],
              target="(target p95 <= 16 ms)")
         line(f"{name}:   of which the forward pass in the worker", stats["compute"][5:])
+        line(f"{name}:   and the panels' rendering", stats["render"][5:])
         line(f"{name}: log p(x), k = 1,000, in the page's worker", stats["logpx"][1:])
 
     page.evaluate("(n) => vx.hooks.show(n)", args.checkpoint)
@@ -179,9 +183,10 @@ def cpu_seconds(pid: int) -> float:
 
 async def hall(url: str, pid: int, students: int, seconds: float, page_urls: list[str], step_every: float,
                health_every: float) -> None:
-    """The server's CPU while `students` browsers compute in their pages: page loads in the first third of the
-    window, each student's step 6 (and a check with Pyro) every `step_every` seconds on average, health
-    checks every `health_every` seconds per tab. Open loop: sends keep to their schedule."""
+    """The server's CPU while `students` browsers compute in their pages, open loop (sends keep to their
+    schedule): first their page loads (each fetches what a real first visit fetched, spread over 30 s), then
+    a lecture's steady state for `seconds`: each student's step 6 and a "check with Pyro" every `step_every`
+    seconds on average, and each tab's health check every `health_every` seconds."""
     import base64
 
     import httpx
@@ -192,28 +197,11 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
     body = {"width": 140, "height": 140, "pixels": base64.b64encode(a.tobytes()).decode(), "seed": 1, "k": 16}
     limits = httpx.Limits(max_connections=students * 2, max_keepalive_connections=students * 2)
     rng = random.Random(1)
-    lags, codes, lat = [], {}, {"page load": [], "step 6": [], "check": [], "health": []}
-    z = None
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers={"accept-encoding": "br, gzip"}) as c:
-        r = await c.post("api/models/mnist-z16/encode", json=body)
-        z = r.json()["z"]
-        t_start = time.perf_counter()
-        cpu0 = cpu_seconds(pid)
-
-        async def at(t, what, fn):
-            await asyncio.sleep(max(0.0, t_start + t - time.perf_counter()))
-            lags.append(time.perf_counter() - (t_start + t))
-            t0 = time.perf_counter()
-            try:
-                status = await fn()
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            codes[status] = codes.get(status, 0) + 1
-            lat[what].append((time.perf_counter() - t0) * 1000)
+        z = (await c.post("api/models/mnist-z16/encode", json=body)).json()["z"]
 
         async def load_page():
-            statuses = [(await c.get(u)).status_code for u in page_urls]
-            return max(statuses)
+            return max([(await c.get(u)).status_code for u in page_urls])
 
         async def step():
             return (await c.post("api/models/mnist-z16/step", json={**body, "steps": 1, "lr": 1e-4})).status_code
@@ -224,26 +212,44 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
         async def health():
             return (await c.get("api/health")).status_code
 
-        tasks = []
+        async def phase(plan: list[tuple[float, str, object]], length: float) -> tuple[float, dict, dict, list]:
+            lags, codes, lat = [], {}, {}
+            t_start, cpu0 = time.perf_counter(), cpu_seconds(pid)
+
+            async def at(t, what, fn):
+                await asyncio.sleep(max(0.0, t_start + t - time.perf_counter()))
+                lags.append(time.perf_counter() - (t_start + t))
+                t0 = time.perf_counter()
+                try:
+                    status = await fn()
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                codes[status] = codes.get(status, 0) + 1
+                lat.setdefault(what, []).append((time.perf_counter() - t0) * 1000)
+
+            await asyncio.gather(*(at(t, what, fn) for t, what, fn in plan))
+            await asyncio.sleep(max(0.0, t_start + length - time.perf_counter()))
+            return cpu_seconds(pid) - cpu0, codes, lat, lags
+
+        loads = [(rng.uniform(0, 30), "page load", load_page) for _ in range(students)]
+        used, codes, lat, lags = await phase(loads, 30)
+        print(f"hall of {students}: their first visits ({len(page_urls)} files each, over 30 s) cost the server"
+              f" {used:.1f} CPU-s, {1000 * used / students:.0f} CPU-ms a student, once; answers {codes}")
+        line("  page load (all its files, one after the other)", lat["page load"])
+        plan = []
         for _ in range(students):
-            tasks.append(at(rng.uniform(0, seconds / 3), "page load", load_page))
             t = rng.expovariate(1 / step_every)
             while t < seconds:
-                tasks.append(at(t, "step 6", step))
-                tasks.append(at(t + 5, "check", check))
+                plan += [(t, "step 6", step), (t + 5, "check with Pyro", check)]
                 t += rng.expovariate(1 / step_every)
-            t = rng.uniform(0, health_every)
-            while t < seconds:
-                tasks.append(at(t, "health", health))
-                t += health_every
-        await asyncio.gather(*tasks)
-        used = cpu_seconds(pid) - cpu0
-        elapsed = time.perf_counter() - t_start
-    print(f"hall of {students} browsers, {seconds:.0f} s: the server used {used:.1f} CPU-s ="
-          f" {100 * used / elapsed:.1f} % of one core (target <= 10 %); answers {codes}")
-    for what, v in lat.items():
-        line(f"  {what}", v)
-    line("  the generator's lag (send time - scheduled time)", [x * 1000 for x in lags])
+            plan += [(t, "health", health) for t in np.arange(rng.uniform(0, health_every), seconds, health_every)]
+        used, codes, lat, lags2 = await phase(plan, seconds)
+        print(f"hall of {students}, then {seconds:.0f} s of the lecture (step 6 and a check every {step_every:.0f} s a"
+              f" student, health every {health_every:.0f} s a tab): the server used {100 * used / seconds:.1f} % of one"
+              f" core (target <= 10 %); answers {codes}")
+        for what, v in lat.items():
+            line(f"  {what}", v)
+        line("  the generator's lag (send time - scheduled time)", [x * 1000 for x in lags + lags2])
 
 
 def main() -> None:
@@ -256,6 +262,7 @@ def main() -> None:
     ap.add_argument("--visits", type=int, default=5, help="first visits timed (after one that warms the server)")
     ap.add_argument("--students", type=int, default=200, help="browsers in the simulated hall (0: skip)")
     ap.add_argument("--seconds", type=float, default=90.0, help="the hall's length")
+    ap.add_argument("--hall-only", action="store_true", help="only the hall (after one first visit, for its files)")
     ap.add_argument("--step-every", type=float, default=300.0,
                     help="seconds between a student's presses of step 6 (and of 'check with Pyro'), on average")
     args = ap.parse_args()
@@ -266,12 +273,19 @@ def main() -> None:
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
     try:
-        page_urls = first_visits(browser, url, args.visits)
-        in_page(browser, url, args)
+        page_urls = first_visits(browser, url, 1 if args.hall_only else args.visits)
+        if not args.hall_only:
+            in_page(browser, url, args)
         browser.close()
         if args.students:
+            import threading
+
             health_every = 15.0  # the page's own interval (static/js/api.js)
-            asyncio.run(hall(url, proc.pid, args.students, args.seconds, page_urls, args.step_every, health_every))
+            # in a thread of its own: Playwright's event loop runs in this one
+            t = threading.Thread(target=lambda: asyncio.run(hall(url, proc.pid, args.students, args.seconds, page_urls,
+                                                                  args.step_every, health_every)))
+            t.start()
+            t.join()
     finally:
         pw.stop()
         proc.terminate()

@@ -8,7 +8,8 @@ Each model is four files, fetched in this order (``static/js/data.js`` reads the
   of shape ``(out, in)``), as float16 where every value is one (the shipped weights are: see
   :func:`explorer.checkpoint.compact`), else float32; the page computes with exactly these numbers;
 * ``atlas``: the guide means of the test digits (``loc`` ``(N, z_dim)``) and the map's triangulation
-  (``triangles``, ``neighbors`` ``(T, 3)``), for the mappings between the map and the latent space;
+  (``triangles``, ``neighbors`` ``(T, 3)``, uint16 where the indices fit, "no neighbour" then 0xFFFF), for
+  the mappings between the map and the latent space;
 * ``thumbs``: the test digits' 16-level thumbnails (``(N, 392)`` uint8, two pixels a byte), fetched
   on the first hover.
 
@@ -115,8 +116,11 @@ def build_file(m: Loaded, kind: str) -> bytes:
         return container({"model": m.name}, {**_weights(m.encoder_layers, "enc"), **_weights(m.decoder_layers, "dec")})
     if kind == "atlas":
         loc = a.loc.astype(np.float16) if is_half_exact(a.loc) else a.loc.astype(np.float32)
-        return container({"model": m.name}, {"loc": loc, "triangles": a.triangles.astype(np.int32),
-                                             "neighbors": a.neighbors.astype(np.int32)})
+        tri, nb = a.triangles, a.neighbors
+        if max(int(tri.max()), int(nb.max())) < 0xFFFF:  # 2 bytes an index; "no neighbour" (-1) as 0xFFFF
+            tri, nb = tri.astype(np.uint16), np.where(nb < 0, 0xFFFF, nb).astype(np.uint16)
+        return container({"model": m.name, "no_neighbor": 0xFFFF if nb.dtype == np.uint16 else -1},
+                         {"loc": loc, "triangles": tri, "neighbors": nb})
     if kind == "thumbs":
         return container({"model": m.name}, {"thumbs": pack_thumbs(a.thumbs)})
     raise ValueError(f"unknown file kind {kind!r}")

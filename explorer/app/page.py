@@ -8,12 +8,14 @@ Blocks hold one ``gr.HTML`` and no events.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import html
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 from fastapi.responses import FileResponse, Response
@@ -113,13 +115,16 @@ def _compressed(path: str, data: bytes, encoding: str) -> bytes:
     return gzip.compress(data, 9, mtime=0)
 
 
-def preload_links() -> list[str]:
-    """``Link`` header values for the page: its modules and the model list, fetched while Gradio's own
-    scripts still load."""
+def preload_links(registry: ModelRegistry) -> list[str]:
+    """``Link`` header values for the page: its modules, the model list and the default model's map file,
+    fetched while Gradio's own scripts still load (the map is drawn as soon as Gradio shows the page)."""
     app = "/" + site.app_prefix()
     mods = [f"<{app}{n}>; rel=modulepreload" for n in site.app_files()[1]
             if n.startswith("js/") and n != "js/worker.js"]
-    return [*mods, "</vx/models.json>; rel=preload; as=fetch; crossorigin=anonymous"]
+    fetches = ["/vx/models.json"]
+    with contextlib.suppress(ValueError):  # a default model that cannot be read: the page says so
+        fetches.append(f"/vx/data/{quote(file_of(registry.get(registry.default), 'map').name)}")
+    return [*mods, *(f"<{u}>; rel=preload; as=fetch; crossorigin=anonymous" for u in fetches)]
 
 
 def page_head() -> str:

@@ -57,7 +57,7 @@ def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable
     if login is not None:
         _add_login_routes(app, login)
     # Behind a login the page's address answers with the login form: nothing to preload then.
-    preload = None if login is not None else preload_links()
+    preload = None if login is not None else preload_links(registry)
     middleware = [
         Middleware(SecurityHeaders, preload=preload),
         Middleware(BodyLimit, limit=MAX_REQUEST_BYTES),

@@ -20,11 +20,29 @@ export function tickText(v, step) {
   return v.toFixed(d).replace("-", "−");
 }
 
+// A container's width and font, measured once and then kept up to date by a ResizeObserver: reading them
+// after the page has changed would make the browser lay the page out again, several times per stroke.
+const measured = new WeakMap();
+const observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver((entries) => {
+  for (const e of entries) { const m = measured.get(e.target); if (m) m.w = e.contentRect.width; }
+});
+function measure(el) {
+  let m = measured.get(el);
+  if (!m) {
+    m = { w: el.clientWidth, fs: parseFloat(getComputedStyle(el).fontSize) || 14 };
+    measured.set(el, m);
+    if (observer) observer.observe(el);
+  }
+  return m;
+}
+/** Forget the measured fonts (presenter mode changes them): measured again on next use. */
+export function remeasure(els) { for (const el of els) { const m = measured.get(el); if (m) { m.fs = parseFloat(getComputedStyle(el).fontSize) || 14; m.w = el.clientWidth; } } }
+
 /** The chart's size and font from its container (CSS pixels). On a projector (presenter mode) a chart is
  *  taller: up to 42 % of the screen's height. */
 export function frame(el, { minWidth = 240, aspect = 0.36, maxHeight = 420 } = {}) {
-  const w = Math.max(minWidth, Math.round(el.clientWidth || el.parentElement?.clientWidth || 480));
-  const fs = parseFloat(getComputedStyle(el).fontSize) || 14, presenting = !!el.closest(".vx-present");
+  const m = measure(el), w = Math.max(minWidth, Math.round(m.w || 480));
+  const fs = m.fs, presenting = !!el.closest(".vx-present");
   const top = presenting ? 0.42 * window.innerHeight : maxHeight;
   return { w, h: Math.round(Math.min(top, Math.max(5.5 * fs, w * aspect * (presenting ? 1.6 : 1)))), fs };
 }

@@ -1,5 +1,8 @@
-// The page's two computing threads (worker.js): one for forward passes, one for log p(x), so that a long
-// log p(x) never holds up the next stroke. Each call is a promise; the newest forward pass wins.
+// The page's two computing threads (worker.js). The end of a stroke is computed by both at once: the first
+// takes the values of steps 1-5, the second the gradient figures of step 2 (about half the arithmetic
+// each; a conditional model's, whose p(y|x) comes first and weighs most, on the first alone). The
+// live updates while drawing and log p(x) (which yields between chunks of 100 samples) go to the second,
+// so that drawing never waits on them. Each call is a promise.
 
 export class ComputeError extends Error {
   constructor(message, kind) { super(message); this.kind = kind; }  // kind: "blank", "small" or "error"
@@ -23,20 +26,24 @@ function thread(url) {
 
 export function createCompute() {
   const url = new URL("./worker.js", import.meta.url), fwd = thread(url), lp = thread(url), loaded = new Set();
-  let newestForward = 0;
+  const labelled = new Set();  // conditional models
   return {
     /** Give both threads a model's files (copies of the ArrayBuffers). */
-    load(name, files) {
+    load(name, files, conditional = false) {
       if (loaded.has(name)) return;
       loaded.add(name);
+      if (conditional) labelled.add(name);
       for (const t of [fwd, lp]) t.send({ type: "model", name, files });
     },
-    /** The forward pass of a drawing: {result, ms}, or null when a newer one was asked for meanwhile. */
-    async forward(name, drawing, opts) {
-      const [my, p] = fwd.call({ type: "forward", name, drawing, opts });
-      newestForward = my;
-      const out = await p;
-      return my === newestForward ? out : null;
+    /** The forward pass of a drawing: {result, ms}; `live`: an update while the stroke is drawn (one thread). */
+    async forward(name, drawing, opts, live = false) {
+      if (live) return lp.call({ type: "forward", name, drawing, opts })[1];
+      // a conditional model's p(y|x) (ten labels' ELBOs) comes first and is most of the work: one thread
+      if (labelled.has(name)) return fwd.call({ type: "forward", name, drawing, opts })[1];
+      const t0 = performance.now();
+      const [value, gradient] = await Promise.all([fwd.call({ type: "forward", name, drawing, opts, part: "value" })[1],
+        lp.call({ type: "forward", name, drawing, opts, part: "gradient" })[1]]);
+      return { result: { ...value.result, ...gradient.result }, ms: performance.now() - t0, parts: [value.ms, gradient.ms] };
     },
     /** log p(x): {result, ms}; result is null when a newer one overtook it (it stops between chunks). */
     async logpx(name, drawing, opts) {

@@ -22,7 +22,7 @@ function halfTable() {
   return HALF;
 }
 
-const TYPES = { float32: Float32Array, int32: Int32Array, uint8: Uint8Array };
+const TYPES = { float32: Float32Array, int32: Int32Array, uint16: Uint16Array, uint8: Uint8Array };
 
 /** The header and arrays of one file (an ArrayBuffer); DataError if it is not one, truncated or corrupted. */
 export function parseFile(buf, what = "data file") {
@@ -61,6 +61,9 @@ export function modelFromMap(file) {
 export function completeModel(m, net, atlas) {
   m.net = makeNets(m.header, net.arrays);
   Object.assign(m.arrays, atlas.arrays);
+  const none = atlas.header.no_neighbor, nb = atlas.arrays.neighbors;  // as int32, "no neighbour" = -1
+  m.arrays.neighbors = { shape: nb.shape, data: Int32Array.from(nb.data, (v) => (v === none ? -1 : v)) };
+  m.arrays.triangles = { shape: atlas.arrays.triangles.shape, data: Int32Array.from(atlas.arrays.triangles.data) };
   m.ready = true;
   return m;
 }

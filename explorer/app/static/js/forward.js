@@ -71,39 +71,53 @@ export function labelPosterior(m, x, seed) {
   return w.map((v) => v / tot);
 }
 
-/**
- * Everything the lens shows for one drawing's input x (Float32Array(784)), with the keys and meanings of
- * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield"}.
- * Images are Uint8Array grey levels (Python sends them as base64).
- */
-export function forwardPass(m, x, { k, seed, label = null, estimator = "trace" }) {
+/** Steps 1 and 2 for a drawing's input x: the label (conditional model), the guide's loc and scale, eps and z. */
+function guideAndSamples(m, x, { k, seed, label = null }) {
   const net = m.net, C = m.constants, zd = net.zdim, extra = {};
-  let y = null, logPy = 0;
+  let y = null;
   if (net.labels) {
     const probs = labelPosterior(m, x, seed);
     y = label === null || label === undefined ? probs.indexOf(Math.max(...probs)) : label;
-    logPy = -Math.log(net.labels);
-    Object.assign(extra, { label: y, label_probs: probs, log_py: logPy });
+    Object.assign(extra, { label: y, label_probs: probs, log_py: -Math.log(net.labels) });
   }
-  // 1. the guide
   const { loc, scale } = encode(net, withLabel(net, x, 1, 784, y), 1);
-  // 2. z = loc + scale * eps, the reparameterization inside SVI (Normal.rsample)
   const eps = epsFor(C, seed, k, zd), z = new Float64Array(k * zd);
   for (let s = 0; s < k; s++) for (let d = 0; d < zd; d++) z[s * zd + d] = loc[d] + scale[d] * eps[s * zd + d];
-  // 4. decode and score: log p(x|z) = sum x log p + (1 - x) log(1 - p), Pyro's clamp included
-  const keep = {}, logits = decodeLogits(net, withLabel(net, z, k, zd, y), k, keep);
-  const perPixel = new Float64Array(k * 784), recon = scoreRows(logits, x, k, perPixel);
-  // 2 (cont.). the gradient of each sample's log p(x|z) reaches loc (d/dz) and scale (d/dz * eps)
-  const g = new Float64Array(k * 784);
+  return { y, extra, loc, scale, eps, z, logPy: extra.log_py ?? 0 };
+}
+
+const rows2 = (v, d) => Array.from({ length: v.length / d }, (_, s) => Array.from(v.subarray(s * d, (s + 1) * d)));
+const colMean = (v, d, rows) => { const o = new Float64Array(d); for (let s = 0; s < rows; s++) for (let j = 0; j < d; j++) o[j] += v[s * d + j] / rows; return o; };
+
+/** Step 2's gradient figures: d log p(x|z_s) / d loc and / d scale for each sample (backprop through the
+ *  decoder, as autograd does through z = loc + scale * eps), their means and their norms' estimates. */
+export function gradientPart(m, x, opts) {
+  const net = m.net, C = m.constants, zd = net.zdim, k = opts.k, { y, eps, z } = guideAndSamples(m, x, opts);
+  const keep = {}, logits = decodeLogits(net, withLabel(net, z, k, zd, y), k, keep), g = new Float64Array(k * 784);
   for (let i = 0; i < g.length; i++) g[i] = unclamped(logits[i]) ? x[i % 784] - sigmoid(logits[i]) : 0;
   const dIn = decodeBackward(net, keep, g, k), width = zd + net.labels;
   const gLoc = new Float64Array(k * zd), gScale = new Float64Array(k * zd);
   for (let s = 0; s < k; s++) {
     for (let d = 0; d < zd; d++) { gLoc[s * zd + d] = dIn[s * width + d]; gScale[s * zd + d] = dIn[s * width + d] * eps[s * zd + d]; }
   }
-  const boot = C.bootstrap;
+  const boot = C.bootstrap, seed = opts.seed;
   const [locNorm, locSe, locNaive] = gradNormEstimate(gLoc, k, zd, { boot, seed, stream: C.rng_streams.boot_loc });
   const [scaleNorm, scaleSe, scaleNaive] = gradNormEstimate(gScale, k, zd, { boot, seed, stream: C.rng_streams.boot_scale });
+  return {
+    grad_loc: Array.from(colMean(gLoc, zd, k)), grad_scale: Array.from(colMean(gScale, zd, k)),
+    grad_loc_norm: locNorm, grad_loc_norm_se: locSe, grad_loc_norm_naive: locNaive,
+    grad_scale_norm: scaleNorm, grad_scale_norm_se: scaleSe, grad_scale_norm_naive: scaleNaive,
+  };
+}
+
+/** Everything else the lens shows: q(z|x), the samples and their images and places on the map, the KL both
+ *  ways, the Bernoulli score of each pixel, the ELBO with its s.e.; for a conditional model p(y|x). */
+export function valuePart(m, x, opts) {
+  const net = m.net, zd = net.zdim, { k, seed, estimator = "trace" } = opts;
+  const { y, extra, loc, scale, eps, z, logPy } = guideAndSamples(m, x, opts);
+  // 4. decode and score: log p(x|z) = sum x log p + (1 - x) log(1 - p), Pyro's clamp included
+  const logits = decodeLogits(net, withLabel(net, z, k, zd, y), k);
+  const perPixel = new Float64Array(k * 784), recon = scoreRows(logits, x, k, perPixel);
   // 3. the KL: closed form per dimension, and Trace_ELBO's log q(z|x) - log p(z) at each sample
   const kl_dims = klDims(loc, scale, zd), kl = kl_dims.reduce((a, b) => a + b, 0);
   const klSamples = new Float64Array(k);
@@ -122,28 +136,33 @@ export function forwardPass(m, x, { k, seed, label = null, estimator = "trace" }
   const [reconMean, reconSe] = meanSe(recon), [klMc, klMcSe] = meanSe(klSamples), [elbo, elboSe] = meanSe(samples);
   const pixelNats = new Float64Array(784);
   for (let s = 0; s < k; s++) for (let i = 0; i < 784; i++) pixelNats[i] -= perPixel[s * 784 + i] / k;
-  const probs = logits.map(sigmoid), meanLogits = decodeLogits(net, withLabel(net, loc, 1, zd, y), 1);
+  const meanLogits = decodeLogits(net, withLabel(net, loc, 1, zd, y), 1);
   const xy = toMap(m, new Float64Array([...loc, ...z]), k + 1);
-  const mean = (v, d, rows) => { const o = new Float64Array(d); for (let s = 0; s < rows; s++) for (let j = 0; j < d; j++) o[j] += v[s * d + j] / rows; return o; };
   if (net.labels) {  // style vs content: this drawing's z (its guide mean) decoded as each of the ten digits
     const digits = Array.from({ length: net.labels }, (_, i) => i);
     const styles = decodeLogits(net, withLabel(net, repeat(loc, net.labels), net.labels, zd, digits), net.labels);
     extra.styles = toU8(styles.map(sigmoid));
   }
-  const rows2 = (v, d) => Array.from({ length: v.length / d }, (_, s) => Array.from(v.subarray(s * d, (s + 1) * d)));
   return {
     model: m.name, seed, k, estimator, input: toU8(x),
     loc: Array.from(loc), scale: Array.from(scale), eps: rows2(eps, zd), z: rows2(z, zd),
-    grad_loc: Array.from(mean(gLoc, zd, k)), grad_scale: Array.from(mean(gScale, zd, k)),
-    grad_loc_norm: locNorm, grad_loc_norm_se: locSe, grad_loc_norm_naive: locNaive,
-    grad_scale_norm: scaleNorm, grad_scale_norm_se: scaleSe, grad_scale_norm_naive: scaleNaive,
-    mean_img: toU8(meanLogits.map(sigmoid)), samples_img: toU8(probs),
+    mean_img: toU8(meanLogits.map(sigmoid)), samples_img: toU8(logits.map(sigmoid)),
     mean_xy: [xy[0], xy[1]], samples_xy: rows2(xy.subarray(2), 2),
     recon: reconMean, recon_se: reconSe, recon_samples: Array.from(recon), pixel_nats: Array.from(pixelNats),
     kl, kl_mc: klMc, kl_mc_se: klMcSe, kl_dims: Array.from(kl_dims),
     elbo, elbo_se: elboSe, elbo_sd: k > 1 ? sd(samples, elbo) : NaN, elbo_samples: Array.from(samples),
     active_dims: m.header.model.active_dims, ...extra,
   };
+}
+
+/**
+ * Everything the lens shows for one drawing's input x (Float32Array(784)), with the keys and meanings of
+ * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield"}.
+ * Images are Uint8Array grey levels (Python sends them as base64). Its two parts can be computed apart
+ * (two worker threads at once: compute.js).
+ */
+export function forwardPass(m, x, opts) {
+  return { ...valuePart(m, x, opts), ...gradientPart(m, x, opts) };
 }
 
 /** Grey-level images (n x 784) of latent rows z (n x z_dim), decoded as `labels` (one per row, or one

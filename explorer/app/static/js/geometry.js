@@ -68,10 +68,19 @@ export function latentAt(m, px, py) {
   return { z, region: maxEdge(m, hit.t) > m.header.gap_edge ? "gap" : "inside" };
 }
 
+/** Keep the k smallest (d2, i) pairs seen so far, sorted, in bestD / bestI (ties: the lower index, seen first). */
+function offer(bestD, bestI, k, d2, i) {
+  if (d2 >= bestD[k - 1]) return;
+  let j = k - 1;
+  while (j > 0 && bestD[j - 1] > d2) { bestD[j] = bestD[j - 1]; bestI[j] = bestI[j - 1]; j--; }
+  bestD[j] = d2; bestI[j] = i;
+}
+
 /**
  * Latent points -> map positions: the twin of Atlas.forward in explorer/atlas.py. z: n rows of z_dim;
  * returns Float64Array(2n). On a latent map, z itself (as float32); else the inverse-distance-weighted
  * mean of the map positions of the k test digits nearest in latent space (ties: the lower index).
+ * Four points at a time, so that each test digit's mean is read once for four.
  */
 export function toMap(m, z, n) {
   const zd = m.zdim, out = new Float64Array(2 * n), XY = m.arrays.xy.data;
@@ -79,24 +88,27 @@ export function toMap(m, z, n) {
     for (let s = 0; s < n; s++) { out[2 * s] = Math.fround(z[s * zd]); out[2 * s + 1] = Math.fround(z[s * zd + 1]); }
     return out;
   }
-  const L = m.arrays.loc.data, k = m.constants.knn, bestD = new Float64Array(k), bestI = new Int32Array(k);
-  for (let s = 0; s < n; s++) {
-    bestD.fill(Infinity); bestI.fill(-1);
-    const zo = s * zd;
+  const L = m.arrays.loc.data, k = m.constants.knn;
+  for (let s0 = 0; s0 < n; s0 += 4) {
+    const q = Math.min(4, n - s0), D = [], I = [], zs = [];
+    for (let j = 0; j < 4; j++) { D.push(new Float64Array(k).fill(Infinity)); I.push(new Int32Array(k).fill(-1)); zs.push((s0 + Math.min(j, q - 1)) * zd); }
+    const [z0, z1, z2, z3] = zs;
     for (let i = 0; i < m.n; i++) {
-      let d2 = 0;
       const o = i * zd;
-      for (let d = 0; d < zd; d++) { const t = L[o + d] - z[zo + d]; d2 += t * t; }
-      if (d2 >= bestD[k - 1]) continue;  // equal: the lower index, seen first, stays
-      let j = k - 1;
-      while (j > 0 && bestD[j - 1] > d2) { bestD[j] = bestD[j - 1]; bestI[j] = bestI[j - 1]; j--; }
-      bestD[j] = d2; bestI[j] = i;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (let d = 0; d < zd; d++) {
+        const l = L[o + d], t0 = l - z[z0 + d], t1 = l - z[z1 + d], t2 = l - z[z2 + d], t3 = l - z[z3 + d];
+        a0 += t0 * t0; a1 += t1 * t1; a2 += t2 * t2; a3 += t3 * t3;
+      }
+      offer(D[0], I[0], k, a0, i); offer(D[1], I[1], k, a1, i); offer(D[2], I[2], k, a2, i); offer(D[3], I[3], k, a3, i);
     }
-    let wsum = 0, x = 0, y = 0;
-    const w = new Float64Array(k);
-    for (let j = 0; j < k; j++) { w[j] = 1 / (Math.sqrt(bestD[j]) + 1e-6); wsum += w[j]; }
-    for (let j = 0; j < k; j++) { const wj = w[j] / wsum; x += wj * XY[2 * bestI[j]]; y += wj * XY[2 * bestI[j] + 1]; }
-    out[2 * s] = Math.fround(x); out[2 * s + 1] = Math.fround(y);
+    for (let j = 0; j < q; j++) {
+      let wsum = 0, x = 0, y = 0;
+      const w = new Float64Array(k);
+      for (let t = 0; t < k; t++) { w[t] = 1 / (Math.sqrt(D[j][t]) + 1e-6); wsum += w[t]; }
+      for (let t = 0; t < k; t++) { const wt = w[t] / wsum; x += wt * XY[2 * I[j][t]]; y += wt * XY[2 * I[j][t] + 1]; }
+      out[2 * (s0 + j)] = Math.fround(x); out[2 * (s0 + j) + 1] = Math.fround(y);
+    }
   }
   return out;
 }

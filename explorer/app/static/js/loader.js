@@ -6,14 +6,17 @@ import { DataError, completeModel, modelFromMap, parseFile, unpackThumbs } from 
 
 const WHAT = { map: "the map", net: "the networks", atlas: "the atlas", thumbs: "the test digits" };
 
-async function fetchChecked(site, entry, kind, onRetry) {
+async function fetchChecked(site, entry, kind, onRetry, early = null) {
   const url = new URL(entry.files[kind], site);
   for (let attempt = 0; ; attempt++) {
     let buf;
     try {
-      const r = await fetch(url, { credentials: "same-origin", cache: attempt ? "reload" : "default" });
-      if (!r.ok) throw new DataError(`HTTP ${r.status}`);
-      buf = await r.arrayBuffer();
+      buf = attempt === 0 && early ? await early : null;  // fetched already, while the page's frame loaded
+      if (!buf) {
+        const r = await fetch(url, { credentials: "same-origin", cache: attempt ? "reload" : "default" });
+        if (!r.ok) throw new DataError(`HTTP ${r.status}`);
+        buf = await r.arrayBuffer();
+      }
       return [buf, parseFile(buf, WHAT[kind])];
     } catch (err) {
       const why = err instanceof DataError ? err.message : "the network failed";
@@ -24,9 +27,9 @@ async function fetchChecked(site, entry, kind, onRetry) {
 }
 
 /** The model's map file: the model object, ready to draw its map (S.models[name] holds it). */
-export async function loadMap(site, entry, S) {
+export async function loadMap(site, entry, S, early = null) {
   if (S.models[entry.name]) return S.models[entry.name];
-  const [buf, file] = await fetchChecked(site, entry, "map");
+  const [buf, file] = await fetchChecked(site, entry, "map", null, early);
   const m = modelFromMap(file);
   m.files = { map: buf };
   S.models[entry.name] = m;

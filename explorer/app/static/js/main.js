@@ -24,7 +24,16 @@ const { MAX_SEED } = rng;
 const fromB64 = (d) => ({ width: d.width, height: d.height, pixels: Uint8Array.from(atob(d.pixels), (c) => c.charCodeAt(0)) });
 
 const SITE = new URL("../../../", import.meta.url);  // the folder holding models.json (vx/)
+// Started at once, before Gradio has drawn the page's frame: the model list, then the map of the model the
+// page opens (the link's, else the default), so that the map is drawn as soon as there is a place for it.
 const early = fetch(new URL("models.json", SITE), { credentials: "same-origin" }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+const earlyMaps = {};
+const opening = early.then((cat) => {
+  if (!cat || !cat.models) return;
+  const wanted = new URLSearchParams(location.hash.slice(1)).get("model");
+  const entry = cat.models.find((m) => m.name === wanted && !m.error) || cat.models.find((m) => m.name === cat.default && !m.error);
+  if (entry) earlyMaps[entry.name] = fetch(new URL(entry.files.map, SITE), { credentials: "same-origin" }).then((r) => (r.ok ? r.arrayBuffer() : null)).catch(() => null);
+});
 
 const TOOLBAR = `
   <div class="vx-toolbar">
@@ -88,6 +97,7 @@ async function mount(root) {
   const S = createState();
   window.vx = S;  // the one debug name: read by the tests and the benchmark scripts
   const catalogue = await early || await fetch(new URL("models.json", SITE)).then((r) => r.json()).catch(() => null);
+  await opening;
   if (!catalogue || !catalogue.models) { root.textContent = "The explorer could not load its list of models: reload the page."; return; }
   S.catalogue = catalogue;
   S.server = catalogue.server ? "unknown" : "none";
@@ -103,7 +113,7 @@ async function mount(root) {
 
   // The map first: its file is small, the networks follow
   let m;
-  try { m = await loadMap(SITE, first.name === S.model ? first : catalogue.models.find((x) => x.name === S.model), S); } catch (err) {
+  try { m = await loadMap(SITE, catalogue.models.find((x) => x.name === S.model), S, earlyMaps[S.model]); } catch (err) {
     root.textContent = `The explorer could not load ${S.model}: ${err.message}`;
     return;
   }
@@ -150,7 +160,7 @@ async function mount(root) {
       ctx.status("failed", { what: `the networks of ${name} could not be loaded`, why: err.message }, "error");
       return;
     }
-    compute.load(name, mm.files);
+    compute.load(name, mm.files, !!mm.header.labels);
     if (S.hooks.stats.computesAt === undefined) S.hooks.stats.computesAt = performance.now();
     root.dataset.computes = name;
     if (S.model !== name) return;

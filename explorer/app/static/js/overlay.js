@@ -3,9 +3,9 @@
 // The samples often sit within a few pixels of the mean: then they are drawn magnified about it, inside a
 // dashed 2-sd ellipse, with the factor written beside it.
 
-/** Draw S.priorPts, S.paths and S.cloud on `canvas` (sized to `wrap`), placed by the plot's transform T. */
-export function drawOverlay(canvas, wrap, T, S) {
-  const c = canvas.getContext("2d"), dpr = window.devicePixelRatio || 1, w = wrap.clientWidth, hgt = wrap.clientHeight;
+/** Draw S.priorPts, S.paths and S.cloud on `canvas`, of the plot's size, placed by the plot's transform T. */
+export function drawOverlay(canvas, T, S) {
+  const c = canvas.getContext("2d"), dpr = window.devicePixelRatio || 1, { w, h: hgt } = T.size();
   if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(hgt * dpr)) {
     canvas.width = Math.round(w * dpr); canvas.height = Math.round(hgt * dpr);
   }

@@ -26,6 +26,7 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     fromPx: (px) => { const p = plot(); return P.view.x0 + (px - p.l) / p.w * (P.view.x1 - P.view.x0); },
     fromPy: (py) => { const p = plot(); return P.view.y1 - (py - p.t) / p.h * (P.view.y1 - P.view.y0); },
     plot,
+    size: () => ({ w: P.w, h: P.h }),
   };
 
   function sprites() {  // one pre-drawn dot per colour: drawImage of a sprite is far faster than arcs
@@ -50,8 +51,8 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     return cy * CELLS + cx;
   };
 
-  function resize() {
-    const r = canvas.parentElement.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  function resize(rect) {
+    const r = rect || canvas.parentElement.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
     P.w = Math.max(50, r.width); P.h = Math.max(50, r.height);
     canvas.style.width = `${P.w}px`; canvas.style.height = `${P.h}px`;
     canvas.width = Math.round(P.w * dpr); canvas.height = Math.round(P.h * dpr);
@@ -183,7 +184,7 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     } else return;
     e.preventDefault();
   });
-  new ResizeObserver(() => resize()).observe(canvas.parentElement);
+  new ResizeObserver((entries) => resize(entries[0].contentRect)).observe(canvas.parentElement);
 
   function reset() { if (P.box) { P.view = fit(P.box); redraw(); } }
 

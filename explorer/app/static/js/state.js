@@ -79,7 +79,7 @@ export function createState() {
     thumbs: {},           // name -> the test digits' thumbnails (N x 784), once fetched
     status: { key: "none", kind: "" },
     // test and benchmark hooks (main.js adds its functions), and the page's own timings
-    hooks: { stats: { drag: [], panel: [], compute: [], logpx: [], interpolate: [], traverse: [], mapDrawn: null, readyAt: undefined } },
+    hooks: { stats: { drag: [], panel: [], compute: [], render: [], logpx: [], interpolate: [], traverse: [], mapDrawn: null, readyAt: undefined } },
   };
 }
 

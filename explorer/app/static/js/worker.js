@@ -3,12 +3,13 @@
 // one for log p(x), which a newer drawing cancels between chunks of 100 samples.
 //
 // Messages in: {type: "model", name, files: {map, net, atlas}} (ArrayBuffers);
-//   {type: "forward", id, name, drawing, opts}; {type: "logpx", id, name, drawing, opts}; {type: "cancel", id};
+//   {type: "forward", id, name, drawing, opts, part ("value", "gradient" or all)}; {type: "logpx", id, name,
+//   drawing, opts}; {type: "cancel", id};
 //   {type: "decode", id, name, z, n, labels}: images of latent rows (the tools' strips and grids).
 // Messages out: {id, ok: true, result, ms} or {id, ok: false, kind, message}.
 
 import { completeModel, modelFromMap, parseFile } from "./data.js";
-import { decodeImages, forwardPass } from "./forward.js";
+import { decodeImages, forwardPass, gradientPart, valuePart } from "./forward.js";
 import { iwae, logWeights } from "./logpx.js";
 import { DrawingError, toMnist } from "./preprocess.js";
 
@@ -41,7 +42,10 @@ self.onmessage = async ({ data: msg }) => {
   const t0 = performance.now();
   try {
     let result;
-    if (msg.type === "forward") { const [m, x] = input(msg.name, msg.drawing); result = forwardPass(m, x, msg.opts); }
+    if (msg.type === "forward") {
+      const [m, x] = input(msg.name, msg.drawing), part = { value: valuePart, gradient: gradientPart }[msg.part] || forwardPass;
+      result = part(m, x, msg.opts);
+    }
     else if (msg.type === "decode") result = decodeImages(models[msg.name], msg.z, msg.n, msg.labels);
     else { newest = Math.max(newest, msg.id); result = await logpx(msg); }
     self.postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 });

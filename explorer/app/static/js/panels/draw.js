@@ -41,6 +41,7 @@ export function mount(ctx) {
   clearPad();
 
   let stroking = false, last = null, lastLive = 0, busy = false, ink = null;  // ink: the drawing object, until the pad changes
+  let asked = 0, shown = 0;  // forward passes asked for, and the newest of them shown: an older answer is dropped
   const padPos = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; };
   pad.addEventListener("pointerdown", (e) => {
     stroking = true; pad.setPointerCapture(e.pointerId); last = padPos(e);
@@ -77,20 +78,26 @@ export function mount(ctx) {
     if (!drawn || !m || !m.ready) return;
     const drawing = (ink ||= padInk()), name = S.model;
     const opts = { k: S.k, seed: S.seed, estimator: S.estimator, label: m.header.labels ? S.observed : null };
-    busy = true; S.pending++;
+    const mine = ++asked;
+    if (!final) busy = true;
+    S.pending++;
     let out;
-    try { out = await ctx.compute.forward(name, drawing, opts); } catch (err) {
+    try { out = await ctx.compute.forward(name, drawing, opts, !final); } catch (err) {
       if (err.kind === "blank" || err.kind === "small") ctx.status("blank", { message: err.message }, "warn");
       else ctx.status("failed", { what: "your drawing could not be computed; it is kept", why: err.message }, "error");
       return;
-    } finally { busy = false; S.pending--; }
-    if (!out || name !== S.model) return;  // overtaken by a newer drawing, or another model is shown now
+    } finally { if (!final) busy = false; S.pending--; }
+    if (mine < shown || name !== S.model) return;  // overtaken by a newer drawing, or another model is shown now
+    shown = mine;
     S.drawing = drawing; S.result = out.result; S.final = final; S.logpx = null;
+    const tRender = performance.now();
     render(out.result);
     ctx.emit("result", { res: out.result, final });
     if (final) {
       const stats = S.hooks.stats;
       stats.compute.push(out.ms);
+      if (out.parts) (stats.parts ||= []).push(out.parts);
+      stats.render.push(performance.now() - tRender);
       stats.panel.push(performance.now() - t0);  // from the stroke's end to every panel rendered
       if (S.status.key === "blank") ctx.status("none");
     }

@@ -1,6 +1,6 @@
 // The label observed (conditional model only): p(y|x) for the drawing, and its style decoded as each digit.
 
-import { bars, frame } from "../charts.js";
+import { bars, frame, remeasure } from "../charts.js";
 import { fill, h, strip } from "../dom.js";
 import { savePNG } from "../export.js";
 
@@ -42,7 +42,7 @@ export function mount(ctx) {
   $("observed").addEventListener("change", (e) => ctx.set("observed", e.target.value === "" ? null : Number(e.target.value)));
   ctx.on("settings", (name) => {
     if (name === "observed") $("observed").value = S.observed === null ? "" : String(S.observed);
-    if (name === "slide" && S.result) requestAnimationFrame(() => render(S.result));
+    if (name === "slide" && S.result) requestAnimationFrame(() => { remeasure([$("labelprobs")]); render(S.result); });
   });
   function render(res) {
     if (!res.label_probs) return;
@@ -56,7 +56,7 @@ export function mount(ctx) {
     strip($("styles"), res.styles, 10);
   }
   ctx.on("result", ({ res }) => render(res));
-  ctx.on("presenting", () => { if (S.result) render(S.result); });
+  ctx.on("presenting", () => { remeasure([$("labelprobs")]); if (S.result) render(S.result); });
   ctx.on("cleared", () => { fill($("labelprobs"), []); fill($("styles"), []); });
   $("styles-png").addEventListener("click", () => {
     const caption = S.result ? `styles: model ${S.result.model}, seed ${S.result.seed}, digits 0-9` : "";

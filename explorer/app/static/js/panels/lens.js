@@ -3,7 +3,7 @@
 // encode_drawing). Every panel renders from the state: the result, the estimator, log p(x).
 
 import { drawingBody } from "../api.js";
-import { bars, frame, posterior } from "../charts.js";
+import { bars, frame, posterior, remeasure } from "../charts.js";
 import { empty, fill, fmt, h, paintGrey } from "../dom.js";
 
 const PLACEHOLDER = {
@@ -169,19 +169,20 @@ export function mount(ctx) {
   ctx.on("result", ({ res, final }) => { render(res); if (final) { spread(res); logpxHere(final); } });
   ctx.on("cleared", () => { reset(); draws = []; $("spread").textContent = ""; });
   ctx.on("server", () => { if (S.result) fill($("elbo"), elbo(S.result)); });
-  ctx.on("presenting", () => { if (S.result) render(S.result); });
+  ctx.on("presenting", () => { remeasure([$("post"), $("step3")]); if (S.result) render(S.result); });
   ctx.on("settings", (name) => {
     if (name === "estimator") { $("estimator").value = S.estimator; showSnippets(); }
-    if (name === "slide" && S.result) requestAnimationFrame(() => render(S.result));  // charts at the shown slide's size
+    if (name === "slide" && S.result) requestAnimationFrame(() => { remeasure([$("post"), $("step3")]); render(S.result); });  // at the slide's size
   });
   $("estimator").value = S.estimator;
   $("estimator").addEventListener("change", (e) => ctx.set("estimator", e.target.value));
   $("neweps").addEventListener("click", () => ctx.$("resample").click());
   ctx.root.addEventListener("click", (e) => { if (e.target.dataset && e.target.dataset.vx === "logpx-server") logpxServer(); });
   let resized = null, width = 0;  // charts are drawn at their shown size: again when the width changes
-  new ResizeObserver(() => {
-    if ($("post").clientWidth === width) return;
-    width = $("post").clientWidth;
+  new ResizeObserver((entries) => {
+    const now = Math.round(entries[0].contentRect.width);
+    if (now === width) return;
+    width = now;
     clearTimeout(resized); resized = setTimeout(() => { if (S.result) render(S.result); }, 120);
   }).observe($("post"));
   reset();

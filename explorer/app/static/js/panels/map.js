@@ -63,7 +63,7 @@ export function mount(ctx) {
     onHover: (i, e) => hover(i, e),
     onClick: (i) => showDigit(i, true),
   });
-  const redrawOverlay = () => drawOverlay(overlay, $("mapwrap"), scatter.T, S);
+  const redrawOverlay = () => drawOverlay(overlay, scatter.T, S);
   const legend = $("legend");
   fill(legend, COLORS.map((c, d) => h("button", { type: "button", class: "vx-leg", "data-digit": d, "aria-pressed": "true",
     title: `show or hide the digit ${d}` }, [h("span", { class: "vx-swatch", style: `background:${c}` }), String(d)])));
