@@ -148,7 +148,9 @@ def test_page_response_preloads_the_scripts_it_runs():
     assert eval(head_modules) == main and len(main) == 1
     assert len(modules) >= 20 and any(u.endswith("/js/panels/map.js") for u in modules)
     preloaded = [u.split(">")[0].lstrip("<") for u in link.split(", ")]
-    assert set(preloaded) == {*(u for u in modules if not u.endswith("/js/worker.js")), "/vx/models.json"}
+    maps = [u for u in preloaded if u.startswith("/vx/data/")]
+    assert len(maps) == 1 and maps[0].startswith("/vx/data/mnist-z2.map.")  # the default model's map, early
+    assert set(preloaded) == {*(u for u in modules if not u.endswith("/js/worker.js")), "/vx/models.json", *maps}
     assert served == "True"  # every preloaded file exists
     assert with_auth == "303 /login None"  # behind a login the page is the login form
 

@@ -1,0 +1,40 @@
+"""The README is a user's document: short, the two set-up commands CI runs, and links into docs/ that
+resolve; the docs describe the code as it is (every module they name exists)."""
+
+import re
+
+from conftest import ROOT
+
+APP_COMMAND = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e . && python -m explorer'
+TEST_COMMAND = 'python3 -m venv .venv && . .venv/bin/activate && pip install -q -e ".[test]" && python -m pytest'
+
+
+def test_the_readme_is_short_and_has_the_two_commands_ci_runs():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert APP_COMMAND in text and TEST_COMMAND in text
+    assert TEST_COMMAND in (ROOT / ".ci" / "run").read_text()  # CI runs exactly what a newcomer copies
+
+
+def test_every_link_into_docs_resolves():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    links = []
+    for doc in docs:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            links.append(target)
+            assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+    assert any(t.startswith("docs/") for t in links)  # the README points into docs/
+
+
+def test_the_module_maps_name_only_modules_that_exist():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:panels/)?[a-z_-]+\.(?:py|js))`", text))
+    assert len(named) > 40
+    places = [ROOT / "explorer", ROOT / "explorer" / "app", ROOT / "explorer" / "app" / "static" / "js"]
+    missing = [n for n in named if not any((p / n).exists() for p in places)]
+    assert missing == []
+    js = {p.relative_to(ROOT / "explorer" / "app" / "static" / "js").as_posix()
+          for p in (ROOT / "explorer" / "app" / "static" / "js").rglob("*.js")}
+    assert js <= named, f"page modules the docs leave out: {sorted(js - named)}"
