@@ -15,8 +15,8 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
   const plot = () => { const m = margin(); return { l: m.l, t: m.t, w: Math.max(10, P.w - m.l - m.r), h: Math.max(10, P.h - m.t - m.b) }; };
 
   /** Equal scales on both axes (a unit is as long across as up), the box centred in the plot. */
-  function fit(box) {
-    const p = plot(), sx = (box.x1 - box.x0) / p.w, sy = (box.y1 - box.y0) / p.h, s = Math.max(sx, sy);
+  function fit(box, p = plot()) {
+    const sx = (box.x1 - box.x0) / p.w, sy = (box.y1 - box.y0) / p.h, s = Math.max(sx, sy);
     const cx = (box.x0 + box.x1) / 2, cy = (box.y0 + box.y1) / 2;
     return { x0: cx - s * p.w / 2, x1: cx + s * p.w / 2, y0: cy - s * p.h / 2, y1: cy + s * p.h / 2 };
   }
@@ -52,15 +52,24 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
   };
 
   function resize(rect) {
-    const r = rect || canvas.parentElement.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+    const r = rect || canvas.parentElement.getBoundingClientRect(), dpr = window.devicePixelRatio || 1, old = P.w ? plot() : null;
     P.w = Math.max(50, r.width); P.h = Math.max(50, r.height);
     canvas.style.width = `${P.w}px`; canvas.style.height = `${P.h}px`;
     canvas.width = Math.round(P.w * dpr); canvas.height = Math.round(P.h * dpr);
     if (dpr !== P.dpr || !P.sprites) { P.dpr = dpr; sprites(); }
-    if (P.box) P.view = P.view ? refit(P.view) : fit(P.box);
+    relayout(old);
     draw();
   }
-  const refit = (v) => fit(v);  // keep the centre and the shown extent, with the new plot's shape
+  /** After the plot's size changed (from `old`): the same centre and the same zoom relative to the fitted
+   *  view, on the new plot's shape (refitting the old view itself would widen it at every resize). */
+  function relayout(old) {
+    if (!P.box) return;
+    if (!P.view || !old) { P.view = fit(P.box); return; }
+    const before = fit(P.box, old), zoom = (P.view.x1 - P.view.x0) / (before.x1 - before.x0), now = fit(P.box);
+    const cx = (P.view.x0 + P.view.x1) / 2, cy = (P.view.y0 + P.view.y1) / 2;
+    const hw = zoom * (now.x1 - now.x0) / 2, hh = zoom * (now.y1 - now.y0) / 2;
+    P.view = { x0: cx - hw, x1: cx + hw, y0: cy - hh, y1: cy + hh };
+  }
 
   function draw() {
     P.dirty = false;
@@ -205,7 +214,7 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     if (!keepView || !P.view) { if (!P.w) resize(); P.view = fit(P.box); }
     draw();
   }
-  function setFont(px) { P.fontSize = px; P.pointRadius = px >= 18 ? 3.4 : 2.6; sprites(); if (P.box) P.view = fit(P.view); draw(); }
+  function setFont(px) { const old = plot(); P.fontSize = px; P.pointRadius = px >= 18 ? 3.4 : 2.6; sprites(); relayout(old); draw(); }
   function setHidden(c, hidden) { if (hidden) P.hidden.add(c); else P.hidden.delete(c); redraw(); }
 
   return { T, setData, setFont, setHidden, reset, resize, draw, nearestAt, get view() { return P.view; }, get hidden() { return P.hidden; } };

@@ -70,6 +70,9 @@ export function createState() {
     pending: 0,           // forward passes asked for and not yet answered
     logpx: null,          // log p(x) of `drawing`
     label: 0,             // conditional model: the digit the ring decodes as
+    showPrior: false,     // prior samples shown on the map
+    lr: 1e-4,             // step 6's learning rate
+    compareWith: "",      // the second model the drawing is computed by ("" : none)
     ring: null,           // {x, y}: the ring's map position
     ringZ: null,          // Float64Array: the latent z at the ring
     ringImage: new Uint8Array(784),

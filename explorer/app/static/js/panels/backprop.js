@@ -45,7 +45,7 @@ export function mount(ctx) {
   async function run(steps) {
     const res = S.result, d = S.drawing;
     if (!res || !d) { ctx.status("note", { text: "draw a digit first" }, "warn"); return; }
-    const mine = ++seq, body = { ...drawingBody(d), seed: res.seed, steps, lr: Number($("lr").value), estimator: res.estimator,
+    const mine = ++seq, body = { ...drawingBody(d), seed: res.seed, steps, lr: S.lr, estimator: res.estimator,
       ...(res.label !== undefined ? { label: res.label } : {}) };
     fill($("stepout"), empty(`taking ${steps} step${steps > 1 ? "s" : ""} on the server…`));
     let out;
@@ -88,6 +88,8 @@ export function mount(ctx) {
   const again = () => { if (S.hooks.lastStep && $("stepout").querySelector(".vx-gradchart")) requestAnimationFrame(() => render(S.hooks.lastStep)); };
   ctx.on("presenting", again);
   ctx.on("settings", (name) => { if (name === "slide") again(); });
+  $("lr").value = String(S.lr);
+  $("lr").addEventListener("change", (e) => { S.lr = Number(e.target.value); });
   $("step1").addEventListener("click", () => run(1));
   $("step10").addEventListener("click", () => run(10));
   $("stepreset").addEventListener("click", reset);

@@ -45,7 +45,7 @@ export function mount(ctx) {
   async function compare() {
     // The drawing as this model last computed it, computed by the other model too (in this page); only the
     // newest comparison is shown.
-    const other = $("compare").value, mine = S.result, drawing = S.drawing, cseq = ++compareSeq;
+    const other = S.compareWith, mine = S.result, drawing = S.drawing, cseq = ++compareSeq;
     if (!other || !mine || !drawing) { fill($("comparebox"), other ? empty("Draw a digit first.") : []); return; }
     const entry = S.catalogue.models.find((m) => m.name === other);
     let o;
@@ -70,8 +70,8 @@ export function mount(ctx) {
     S.hooks.lastCompare = o;
   }
 
-  $("compare").addEventListener("change", compare);
+  $("compare").addEventListener("change", (e) => { S.compareWith = e.target.value; compare(); });
   ctx.on("model", (m) => fill($("card"), cardText(m.header.model)));
-  ctx.on("result", ({ final }) => { if (final && $("compare").value) compare(); });
+  ctx.on("result", ({ final }) => { if (final && S.compareWith) compare(); });
   return { showModels };
 }

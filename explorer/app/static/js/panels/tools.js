@@ -49,7 +49,7 @@ export function mount(ctx, map) {
   const ready = () => { const m = ctx.model(); if (!m || !m.ready) { ctx.status("networks", { name: S.model }); return null; } return m; };
 
   async function prior() {
-    if (!$("prior").checked) { S.priorPts = null; map.drawOverlay(); fill($("priorimgs"), []); return; }
+    if (!S.showPrior) { S.priorPts = null; map.drawOverlay(); fill($("priorimgs"), []); return; }
     const m = ready();
     if (!m) return;
     const c = C(), n = c.prior_n, zd = m.zdim, z = priorZ(c, S.seed, n, zd);
@@ -132,9 +132,9 @@ export function mount(ctx, map) {
     $("priortxt").textContent.split(";")[0], `prior-${S.model}-seed${S.seed}.png`));
   $("samples-png").addEventListener("click", () => save(Array.from($("samples").children), 8,
     $("repro").textContent, `samples-${S.model}-seed${S.seed}.png`));
-  $("prior").addEventListener("change", prior);
-  ctx.on("label", () => { if ($("prior").checked) prior(); });
-  ctx.on("settings", (name) => { if (name === "seed" && $("prior").checked) prior(); });
-  ctx.on("ready", () => { S.paths = null; S.priorPts = null; if ($("prior").checked) prior(); });
+  $("prior").addEventListener("change", (e) => { S.showPrior = e.target.checked; prior(); });
+  ctx.on("label", () => { if (S.showPrior) prior(); });
+  ctx.on("settings", (name) => { if (name === "seed" && S.showPrior) prior(); });
+  ctx.on("ready", () => { S.paths = null; S.priorPts = null; if (S.showPrior) prior(); });
   return { prior };
 }
