@@ -40,11 +40,11 @@ export function remeasure(els) { for (const el of els) { const m = measured.get(
 
 /** The chart's size and font from its container (CSS pixels). On a projector (presenter mode) a chart is
  *  taller: up to 42 % of the screen's height. */
-export function frame(el, { minWidth = 240, aspect = 0.36, maxHeight = 420 } = {}) {
+export function frame(el, { minWidth = 240, aspect = 0.36, maxHeight = 420, minLines = 6 } = {}) {
   const m = measure(el), w = Math.max(minWidth, Math.round(m.w || 480));
   const fs = m.fs, presenting = !!el.closest(".vx-present");
   const top = presenting ? 0.42 * window.innerHeight : maxHeight;
-  return { w, h: Math.round(Math.min(top, Math.max(5.5 * fs, w * aspect * (presenting ? 1.6 : 1)))), fs };
+  return { w, h: Math.round(Math.min(top, Math.max(minLines * fs, w * aspect * (presenting ? 1.6 : 1)))), fs };
 }
 
 /** Every label that fits: every one, else every 2nd, 5th, 10th... (the first and last kept). */

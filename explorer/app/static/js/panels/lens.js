@@ -140,7 +140,7 @@ export function mount(ctx) {
   }
 
   function render(res) {
-    fill($("post"), posterior(res, frame($("post"), { aspect: 0.24, maxHeight: 320 })));
+    fill($("post"), posterior(res, frame($("post"), { aspect: 0.24, maxHeight: 320, minLines: 12 })));
     fill($("step2"), step2(res));
     fill($("step3"), step3(res, $("step3")));
     fill($("step4"), step4(res));
