@@ -1,5 +1,6 @@
 """CI: the wheel serves all shipped models. Builds the wheel, installs it (not editable, no -e) into a fresh
-venv, starts the app from another folder on a free loopback port and asks for every model's bundle.
+venv, starts the app from another folder on a free loopback port and asks for every model's files and the page's
+modules (they ship in the wheel as package data).
 
 The fresh venv borrows the CI venv's third-party packages through a ``.pth`` line instead of installing a
 second copy of torch and its CUDA wheels (6 GB, which once filled the CI disk); the wheel itself goes into
@@ -85,9 +86,21 @@ def _check(work: Path) -> int:
             models = json.load(r)["models"]
         names = sorted(m["name"] for m in models if "error" not in m)
         print("  models served by the wheel install:", names)
-        for name in names:
-            with urllib.request.urlopen(f"{base}/api/models/{name}/bundle", timeout=60) as r:
-                assert r.status == 200 and len(r.read()) > 100_000, name
+        with urllib.request.urlopen(f"{base}/vx/models.json", timeout=60) as r:
+            site = json.load(r)
+        for entry in site["models"]:
+            for kind, path in entry["files"].items():
+                with urllib.request.urlopen(f"{base}/vx/{path}", timeout=60) as r:
+                    assert r.status == 200 and len(r.read()) > 10_000, (entry["name"], kind)
+        with urllib.request.urlopen(f"{base}/", timeout=60) as r:
+            page = r.read().decode()
+        for path in ("js/main.js", "js/worker.js", "js/panels/map.js", "explorer.css", "icons/icon-512.png"):
+            with urllib.request.urlopen(f"{base}/vx/app/{site['app']}/{path}", timeout=60) as r:
+                assert r.status == 200, path
+        for path in ("/sw.js", "/manifest.webmanifest"):
+            with urllib.request.urlopen(base + path, timeout=60) as r:
+                assert r.status == 200, path
+        assert f"/vx/app/{site['app']}/js/main.js" in page
         if names != ["mnist-cvae-z16", "mnist-z16", "mnist-z2", "mnist-z50"] or any("error" in m for m in models):
             print("wheel check FAILED:", models)
             return 1

@@ -136,7 +136,7 @@ SECURITY_HEADERS = [
 # Scripts only from this server, plus the page's own inline scripts by their hashes (Gradio writes its
 # config inline). No inline event handlers or injected <script>: markup that slipped into the page could
 # not run. 'unsafe-eval' because Gradio's gr.HTML compiles its template with Function(); styles may be
-# inline (Plotly sets them on its elements); nothing may frame the page.
+# inline (Gradio sets them on its elements); nothing may frame the page.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'{hashes}; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
