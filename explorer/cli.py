@@ -70,6 +70,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-every", type=int, default=None, help="test ELBO every N epochs (default 5)")
     p.add_argument("--train-subset", type=int, default=None,
                    help="train on only the first N digits (for quick checks)")
+    p.add_argument("--snapshots", type=int, default=None,
+                   help="record N moments of training, from step 0 to the last, about log-spaced (the timeline: "
+                   "then `python -m explorer atlas NAME --timeline`); written as <out>.snapshots.npz")
+    p.add_argument("--kl-weight", type=float, default=None,
+                   help="the KL term's weight (poutine.scale on the latent site; 0: an autoencoder, via "
+                   "poutine.mask; default 1, the VAE)")
     p.add_argument("--data-dir", default=None,
                    help="folder that contains MNIST/ (default: $EXPLORER_DATA_DIR, else ./data); "
                    "torchvision downloads there when online")
@@ -207,9 +213,12 @@ def _train_configs(args: argparse.Namespace):
         m_over["activation"] = args.activation
     if args.model is not None:
         m_over["labels"] = 10 if args.model == "cvae" else 0
+    if args.kl_weight is not None:
+        m_over["kl_weight"] = args.kl_weight
     t_over = {k: v for k, v in {
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_final": args.lr_final,
         "elbo": args.elbo, "test_every": args.test_every, "train_subset": args.train_subset,
+        "snapshots": args.snapshots,
     }.items() if v is not None}
     t_over["seed"] = args.seed
     if args.jit is not None:

@@ -5,12 +5,25 @@ Sample sites: ``"latent"`` (z, shape ``(batch, z_dim)``) and ``"obs"`` (x, shape
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro import poutine
 from torch import nn
 
 from explorer.config import ModelConfig
+
+
+def kl_weighted(weight: float) -> contextlib.AbstractContextManager:
+    """Around the ``"latent"`` site in model and guide: its log-probabilities, whose difference is the KL
+    term, weighted by ``weight``: ``poutine.scale`` (4: a beta-VAE), ``poutine.mask(mask=False)`` for 0 (an
+    autoencoder: Pyro's scale must be positive), nothing for 1 (the VAE)."""
+    if weight == 1.0:
+        return contextlib.nullcontext()
+    return poutine.mask(mask=False) if weight == 0 else poutine.scale(scale=weight)
 
 
 def _activation(name: str) -> nn.Module:
@@ -90,7 +103,8 @@ class VAE(nn.Module):
         with pyro.plate("data", x.shape[0]):
             loc = x.new_zeros((x.shape[0], self.z_dim))
             scale = x.new_ones((x.shape[0], self.z_dim))
-            z = pyro.sample("latent", dist.Normal(loc, scale).to_event(1))
+            with kl_weighted(self.config.kl_weight):  # 1 for the VAE: no change
+                z = pyro.sample("latent", dist.Normal(loc, scale).to_event(1))
             if self.config.labels:
                 # The label as an observation: scored by a Categorical, log p(y) = log 1/10.
                 prior_y = x.new_full((x.shape[0], self.config.labels), 1.0 / self.config.labels)
@@ -110,7 +124,19 @@ class VAE(nn.Module):
         pyro.module("encoder", self.encoder)
         with pyro.plate("data", x.shape[0]):
             loc, scale = self.encoder(self.with_label(x.reshape(-1, self.config.x_dim), y))
-            pyro.sample("latent", dist.Normal(loc, scale).to_event(1))
+            with kl_weighted(self.config.kl_weight):  # the KL's weight (model and guide alike)
+                pyro.sample("latent", dist.Normal(loc, scale).to_event(1))
+
+    def elbo_twin(self) -> VAE:
+        """This VAE with the KL weighted 1, sharing its encoder and decoder: whose ``model`` and ``guide``
+        give the true ELBO (what the records quote) whatever KL weight this one trains with."""
+        if self.config.kl_weight == 1.0:
+            return self
+        twin = VAE.__new__(VAE)
+        nn.Module.__init__(twin)
+        twin.config = dataclasses.replace(self.config, kl_weight=1.0)
+        twin.encoder, twin.decoder = self.encoder, self.decoder
+        return twin
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

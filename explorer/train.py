@@ -13,14 +13,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyro
 import torch
 from tqdm.auto import tqdm
 
-from explorer.checkpoint import COMPACT_BITS, compact, save_checkpoint
+from explorer.checkpoint import COMPACT_BITS, compact, save_checkpoint, weights_digest
 from explorer.config import ModelConfig, TrainConfig
 from explorer.data import MnistSplit
 from explorer.model import VAE, one_hot
+from explorer.snapshots import GRID, GRID_SPAN, Recorder, save_snapshots, snapshots_path_for
 from explorer.svi import batches, compile_jit, evaluate_loss, jit_executor, make_svi
 from explorer.utils import set_seed
 
@@ -81,15 +83,26 @@ def train(
                     *(() if y_train is None else (y_train[: train_cfg.batch_size],)))
     history: list[dict[str, float]] = []
     start_epoch = 0
+    resumed_snapshots: list[dict[str, Any]] = []
     if resume is not None:
-        start_epoch, history = _load_resume(Path(resume), vae, optimizer, gen, model_cfg, train_cfg)
+        start_epoch, history, resumed_snapshots = _load_resume(Path(resume), vae, optimizer, gen, model_cfg, train_cfg)
         log.info("resuming from %s at epoch %d", resume, start_epoch + 1)
 
+    per_epoch = math.ceil(x_train.shape[0] / train_cfg.batch_size)
+    total_steps = per_epoch * train_cfg.epochs
+    recorder = None
+    if train_cfg.snapshots and x_test is not None:
+        recorder = Recorder(train_cfg.snapshots, total_steps, x_test, y_test, per_epoch, train_cfg.seed)
+        recorder.taken = resumed_snapshots
+        if recorder.due(0):
+            recorder.take(vae, 0)  # the untrained model
+    step = start_epoch * per_epoch
     test_loss = math.nan
     t_start = time.perf_counter()
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, train_cfg.epochs):
+            step = epoch * per_epoch
             idx_batches = batches(x_train.shape[0], train_cfg.batch_size, gen)
             bar = tqdm(idx_batches, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", disable=not progress,
                        unit="batch", leave=False)
@@ -99,6 +112,9 @@ def train(
                 for idx in bar:
                     total += svi.step(x_train[idx], *(() if y_train is None else (y_train[idx],)))
                     seen += idx.shape[0]
+                    step += 1
+                    if recorder is not None and step < total_steps and recorder.due(step):
+                        recorder.take(vae, step)
                     bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
             seconds = time.perf_counter() - t0
             entry = {"epoch": epoch + 1, "train_loss": total / seen, "seconds": seconds}
@@ -113,7 +129,8 @@ def train(
                 msg += f"  test ELBO {-test_loss:.2f} nats/image"
             log.info("%s  (%.1f s)", msg, seconds)
     except KeyboardInterrupt:
-        path = _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg)
+        kept = [s for s in (recorder.taken if recorder else []) if s["step"] <= epoch * per_epoch]
+        path = _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg, kept)
         log.warning("interrupted: state saved to %s; continue with --resume %s", path, path)
         raise
     finally:
@@ -127,6 +144,8 @@ def train(
             p.copy_(torch.from_numpy(compact(p.detach().cpu().numpy())).to(p.device))
     if x_test is not None:
         test_loss = evaluate_loss(svi, x_test, labels=y_test)
+    if recorder is not None:
+        recorder.take(vae, total_steps)  # the last moment: the model as saved
     record = {
         "test_elbo": -test_loss if not math.isnan(test_loss) else None,
         "test_elbo_before_compact": before,
@@ -142,6 +161,11 @@ def train(
     }
     vae.eval()
     save_checkpoint(out, vae.cpu(), record)
+    if recorder is not None:
+        save_snapshots(snapshots_path_for(out), recorder.taken, {
+            "checkpoint": out.name, "weights_sha256": weights_digest(vae.state_dict()), "test_sha256": test_set.sha256,
+            "steps_per_epoch": per_epoch, "total_steps": total_steps, "seed": train_cfg.seed,
+            "grid": {"n": GRID, "span": GRID_SPAN} if model_cfg.z_dim == 2 else None})
     resume_path = _resume_path(out)
     if resume_path.exists():
         resume_path.unlink()
@@ -152,7 +176,7 @@ def _resume_path(out: Path) -> Path:
     return out.with_name(out.name + ".resume.pt")
 
 
-def _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg) -> Path:
+def _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg, snapshots=()) -> Path:
     path = _resume_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -165,6 +189,8 @@ def _save_resume(out, vae, optimizer, gen, epoch, history, model_cfg, train_cfg)
         "optimizer": optimizer.get_state(),
         "generator": gen.get_state(),
         "torch_rng": torch.get_rng_state(),
+        # the moments recorded so far (tensors and numbers only: the file is read with weights_only=True)
+        "snapshots": [_to_tensors(s) for s in snapshots],
     }
     torch.save(state, path)
     return path
@@ -184,4 +210,14 @@ def _load_resume(path, vae, optimizer, gen, model_cfg, train_cfg):
     gen.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     history = [{k: (int(v) if k == "epoch" else v) for k, v in h.items()} for h in state["history"]]
-    return int(state["epoch"]), history
+    return int(state["epoch"]), history, [_from_tensors(s) for s in state.get("snapshots", [])]
+
+
+def _to_tensors(snap: dict[str, Any]) -> dict[str, Any]:
+    return {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else _to_tensors(v) if isinstance(v, dict) else v)
+            for k, v in snap.items()}
+
+
+def _from_tensors(snap: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.numpy() if isinstance(v, torch.Tensor) else _from_tensors(v) if isinstance(v, dict) else v)
+            for k, v in snap.items()}
