@@ -228,6 +228,13 @@ def _train_configs(args: argparse.Namespace):
     return dataclasses.replace(m, **m_over), dataclasses.replace(t, **t_over)
 
 
+def command_line() -> str:
+    """This process's command, as a user would type it again (for the records)."""
+    import shlex
+
+    return "python -m explorer " + shlex.join(sys.argv[1:])
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
@@ -243,7 +250,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     test_set = load_mnist(False, args.data_dir)
     logging.getLogger(__name__).info("training %s with %s on %s", model_cfg, train_cfg, device)
     try:
-        record = train(model_cfg, train_cfg, train_set, test_set, args.out, device, resume=args.resume)
+        record = train(model_cfg, train_cfg, train_set, test_set, args.out, device, resume=args.resume,
+                       command=command_line())
     except KeyboardInterrupt:
         return 130
     print(f"wrote {args.out}  test ELBO {record['test_elbo']:.3f} nats/image after {record['epochs']} epochs")
@@ -278,7 +286,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from explorer.checkpoint import save_checkpoint
 
         kept = {} if args.k == 0 else {"evaluation": asdict(result)}  # --k 0: the recorded log p(x) figures stay
-        record = {**ckpt.record, **kept, "test_elbo": mean, "test_elbo_se": se,
+        record = {**ckpt.record, **kept, "test_elbo": mean, "test_elbo_se": se, "evaluate_command": command_line(),
                   "test_elbo_seeds": len(values), "test_elbo_single_seed": ckpt.record.get("test_elbo_single_seed",
                                                                                            ckpt.record.get("test_elbo"))}
         if result.log_px is not None:

@@ -53,10 +53,12 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
 ) -> Evaluation:
-    """Evaluate on ``x_test`` ``(n, 784)``; ``k=0`` skips log p(x); ``subset`` limits its images."""
+    """Evaluate on ``x_test`` ``(n, 784)``; ``k=0`` skips log p(x); ``subset`` limits its images. The figures
+    are of the true ELBO (the KL weighted 1), whatever KL weight the model was trained with."""
     pyro.clear_param_store()
     set_seed(seed)
     vae.eval()
+    vae = vae.elbo_twin()
     x = x_test.to(vae.device)
     y = one_hot(y_test, vae.config.labels).to(vae.device) if vae.config.labels else None
     optim = pyro.optim.Adam({"lr": 0.0})  # evaluate_loss takes no step; SVI needs an optimizer
@@ -89,8 +91,9 @@ def elbo_over_seeds(vae: VAE, x_test: torch.Tensor, y_test: torch.Tensor | None 
                     progress: bool = True) -> tuple[float, float, list[float]]:
     """Pyro's protocol (``-sum(svi.evaluate_loss) / N``, one particle) under ``seeds`` seeds: its mean,
     the standard error of that mean, and the values. One seed's figure is one draw of a Monte Carlo
-    estimate; a record quotes the mean."""
+    estimate; a record quotes the mean. The true ELBO: the KL weighted 1, whatever the model trains with."""
     vae.eval()
+    vae = vae.elbo_twin()
     x = x_test.to(vae.device)
     y = one_hot(y_test, vae.config.labels).to(vae.device) if vae.config.labels else None
     values = []

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyro
 import torch
+from pyro.infer import SVI
 from tqdm.auto import tqdm
 
 from explorer.checkpoint import COMPACT_BITS, compact, save_checkpoint, weights_digest
@@ -53,6 +54,7 @@ def train(
     device: torch.device,
     resume: str | Path | None = None,
     progress: bool = True,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Train a VAE with SVI, write the checkpoint to ``out`` and return its training record.
 
@@ -142,19 +144,26 @@ def train(
     with torch.no_grad():
         for p in vae.parameters():
             p.copy_(torch.from_numpy(compact(p.detach().cpu().numpy())).to(p.device))
+    objective = None
     if x_test is not None:
-        test_loss = evaluate_loss(svi, x_test, labels=y_test)
+        test_loss = evaluate_loss(svi, x_test, labels=y_test)  # the objective this model trains
+        if model_cfg.kl_weight != 1.0:  # the record quotes the true ELBO, the KL weighted 1
+            objective = -test_loss
+            twin = vae.elbo_twin()
+            test_loss = evaluate_loss(SVI(twin.model, twin.guide, svi.optim, loss=svi.loss), x_test, labels=y_test)
     if recorder is not None:
         recorder.take(vae, total_steps)  # the last moment: the model as saved
     record = {
         "test_elbo": -test_loss if not math.isnan(test_loss) else None,
         "test_elbo_before_compact": before,
+        **({"test_objective": objective, "kl_weight": model_cfg.kl_weight} if objective is not None else {}),
         "weights": {"compact_mantissa_bits": COMPACT_BITS, "stored_as": "float16-exact float32"},
         "test_elbo_protocol": "Pyro examples/vae: -sum(svi.evaluate_loss)/N over the test set, 1 particle",
         "epochs": train_cfg.epochs,
         "train_config": {**asdict(train_cfg), "jit": train_cfg.use_jit},
         "data_sha256": {"train": train_set.sha256, **({"test": test_set.sha256} if test_set else {})},
         "versions": library_versions(),
+        "command": command,  # what reproduces this run
         "device": str(device),
         "train_seconds": round(time.perf_counter() - t_start, 1),
         "history": history,
