@@ -10,7 +10,6 @@ plain PyTorch (BCE + KL at the same z) is returned beside Pyro's, to show they a
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any
 
 import numpy as np
@@ -23,10 +22,9 @@ from explorer.elbo import kl_per_dim, log_normal, log_normal_std
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 from explorer.registry import Loaded
-from explorer.svi import make_elbo
+from explorer.svi import PYRO_LOCK, make_elbo
 
 MAX_STEPS = 50
-_PYRO = threading.Lock()  # Pyro's param store is one per process: one learner's steps at a time
 
 
 def _layer_norms(module: torch.nn.Module) -> list[dict[str, Any]]:
@@ -67,7 +65,7 @@ def adam_steps(m: Loaded, canvas: np.ndarray, steps: int = 1, lr: float = 1e-3, 
         img0 = vae.decoder(vae.with_label(loc0, y))
     losses: list[float] = []
     first: dict[str, Any] = {}
-    with _PYRO, pyro.get_param_store().scope():
+    with PYRO_LOCK, pyro.get_param_store().scope():
         for i in range(steps + 1):
             pyro.set_rng_seed(seed)  # the same eps at every step: only the weights change
             if i == steps:

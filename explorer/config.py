@@ -24,6 +24,10 @@ class ModelConfig:
     # The KL term's weight in the training objective, as poutine.scale on the "latent" site of model and
     # guide: 1 is the VAE; 0 an autoencoder (only the reconstruction is trained); 4 a beta-VAE.
     kl_weight: float = 1.0
+    # The guide's scale floored at this (0: no floor). The autoencoder needs one: with the KL weighted 0,
+    # nothing but the reconstruction's wish for less noise trains the scale, which shrinks until exp()
+    # underflows to 0; floored, its true ELBO stays a finite number.
+    min_scale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.z_dim < 1:
@@ -34,6 +38,8 @@ class ModelConfig:
             raise ValueError(f"activation must be 'softplus' or 'relu', got {self.activation!r}")
         if not (isinstance(self.kl_weight, (int, float)) and 0.0 <= self.kl_weight <= 100.0):
             raise ValueError(f"kl_weight must be a number in 0..100, got {self.kl_weight!r}")
+        if not (isinstance(self.min_scale, (int, float)) and 0.0 <= self.min_scale < 1.0):
+            raise ValueError(f"min_scale must be a number in [0, 1), got {self.min_scale!r}")
         if self.labels not in (0, 10):
             raise ValueError(f"labels must be 0 (plain VAE) or 10 (conditional on the digit), got {self.labels}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -140,7 +146,7 @@ PRESETS: dict[str, Preset] = {
     # What the KL term does: mnist-z2's architecture with the KL weighted 0 (an autoencoder in Pyro's
     # terms) and weighted 4 (a beta-VAE); each beside mnist-z2 in the page.
     "mnist-z2-ae": Preset(
-        ModelConfig(z_dim=2, hidden=(512, 256), activation="softplus", kl_weight=0.0),
+        ModelConfig(z_dim=2, hidden=(512, 256), activation="softplus", kl_weight=0.0, min_scale=1e-3),
         TrainConfig(epochs=60, lr=1e-3, lr_final=1e-4),
     ),
     "mnist-z2-beta4": Preset(

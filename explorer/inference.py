@@ -214,8 +214,12 @@ def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, sc
     kl_samples = log_normal(z, loc, scale) - log_normal_std(z)  # (k,) log q(z|x) - log p(z)
     recon_mean, recon_se = mean_se(recon)
     kl_mc, kl_mc_se = mean_se(kl_samples)
-    samples = recon - kl_samples + log_py if d.estimator == "trace" else recon - kl + log_py
+    kl_term = kl_samples if d.estimator == "trace" else kl
+    samples = recon - kl_term + log_py
     elbo, elbo_se = mean_se(samples)
+    # What SVI optimises for a model whose KL is weighted (a beta-VAE, an autoencoder): minus Pyro's loss
+    w = m.config.kl_weight
+    objective = samples if w == 1.0 else recon - w * kl_term + log_py
     return {
         "model": m.name,
         "seed": seed,
@@ -246,6 +250,9 @@ def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, sc
         "elbo_se": elbo_se,
         "elbo_sd": float(samples.std()) if k > 1 else float("nan"),
         "elbo_samples": values(samples),
+        "kl_weight": w,
+        "objective": elbo if w == 1.0 else mean_se(objective)[0],
+        "objective_samples": values(objective),
         "active_dims": m.active_dims,
         **extra,
     }

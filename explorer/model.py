@@ -41,7 +41,7 @@ def _mlp(sizes: list[int], activation: str) -> nn.Sequential:
 
 class Encoder(nn.Module):
     """x ``(batch, 784)`` (with the one-hot label appended for a conditional VAE: ``(batch, 794)``)
-    -> (loc, scale), each ``(batch, z_dim)``; scale > 0."""
+    -> (loc, scale), each ``(batch, z_dim)``; scale > 0 (at least ``config.min_scale``)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -49,10 +49,12 @@ class Encoder(nn.Module):
         self.act = _activation(config.activation)
         self.fc_loc = nn.Linear(config.hidden[-1], config.z_dim)
         self.fc_scale = nn.Linear(config.hidden[-1], config.z_dim)
+        self.min_scale = config.min_scale  # 0: none (the autoencoder floors its scale: ModelConfig.min_scale)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.act(self.body(x.reshape(-1, self.body[0].in_features)))
-        return self.fc_loc(h), torch.exp(self.fc_scale(h))
+        scale = torch.exp(self.fc_scale(h))
+        return self.fc_loc(h), scale.clamp_min(self.min_scale) if self.min_scale else scale
 
 
 class Decoder(nn.Module):

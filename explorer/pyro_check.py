@@ -24,7 +24,7 @@ from explorer.estimates import mean_se
 from explorer.model import one_hot
 from explorer.preprocess import to_mnist
 from explorer.registry import Loaded
-from explorer.svi import make_elbo
+from explorer.svi import PYRO_LOCK, make_elbo
 from explorer.wire import b64, to_u8, values
 
 
@@ -42,16 +42,25 @@ class AtZ(Messenger):
             msg["done"] = True
 
 
+def _log_prob(trace: poutine.Trace, site: str) -> float:
+    """The site's log-probability as its distribution gives it, without the handlers' weights (the KL weight of
+    a beta-VAE or an autoencoder scales the "latent" site's: Pyro's loss carries that, the ELBO's terms not)."""
+    node = trace.nodes[site]
+    return float(node["fn"].log_prob(node["value"]).sum())
+
+
 @torch.no_grad()
 def pyro_check(m: Loaded, canvas: np.ndarray, z: list[list[float]], estimator: str = "trace",
                label: int | None = None) -> dict[str, Any]:
     """Pyro's figures for a drawing at the page's samples ``z`` ``(k, z_dim)``.
 
-    Returns ``losses`` (one ``Trace_ELBO().loss`` per sample), ``elbo`` and ``elbo_se`` (minus their
-    mean, and its s.e.), ``recon`` / ``recon_se`` (the ``"obs"`` site's log-probability), ``kl_mc`` /
-    ``kl_mc_se`` (log q(z|x) - log p(z) at each z, from the two traces), ``kl`` (``kl_divergence`` of the
-    guide's and the model's ``"latent"`` distributions, as ``TraceMeanField_ELBO`` takes it), ``log_py``
-    (conditional model), and ``input`` (the 28 x 28 x Pyro scored, base64 of uint8).
+    Returns ``losses`` (one ``Trace_ELBO().loss`` per sample) and ``objective`` (minus their mean: the ELBO
+    for a VAE, reconstruction - w KL for a model whose KL is weighted w), ``elbo`` and ``elbo_se`` (the
+    ELBO from the traces' terms, the KL weighted 1, and its s.e.), ``recon`` / ``recon_se`` (the ``"obs"``
+    site's log-probability), ``kl_mc`` / ``kl_mc_se`` (log q(z|x) - log p(z) at each z, from the two
+    traces), ``kl`` (``kl_divergence`` of the guide's and the model's ``"latent"`` distributions, as
+    ``TraceMeanField_ELBO`` takes it), ``log_py`` (conditional model), and ``input`` (the 28 x 28 x Pyro
+    scored, base64 of uint8).
     """
     vae = m.ckpt.vae
     zs = np.asarray(z, np.float64)
@@ -65,24 +74,25 @@ def pyro_check(m: Loaded, canvas: np.ndarray, z: list[list[float]], estimator: s
         args = (x, one_hot(int(label), vae.config.labels)[None].to(vae.device))
     elbo = make_elbo(estimator)
     losses, recon, lq_lp, kl, log_py = [], [], [], None, None
-    with pyro.get_param_store().scope():
+    with PYRO_LOCK, pyro.get_param_store().scope():
         for row in zs:
             zt = torch.tensor(row, dtype=torch.float32, device=vae.device)[None]
             guide = AtZ(zt)(vae.guide)
             losses.append(float(elbo.loss(vae.model, guide, *args)))
             g = poutine.trace(guide).get_trace(*args)
             mt = poutine.trace(poutine.replay(vae.model, trace=g)).get_trace(*args)
-            g.compute_log_prob()
-            mt.compute_log_prob()
-            recon.append(float(mt.nodes["obs"]["log_prob_sum"]))
-            lq_lp.append(float(g.nodes["latent"]["log_prob_sum"] - mt.nodes["latent"]["log_prob_sum"]))
+            recon.append(_log_prob(mt, "obs"))
+            lq_lp.append(_log_prob(g, "latent") - _log_prob(mt, "latent"))
             kl = float(kl_divergence(g.nodes["latent"]["fn"], mt.nodes["latent"]["fn"]).sum())
             if "label" in mt.nodes:
-                log_py = float(mt.nodes["label"]["log_prob_sum"])
-    elbo_mean, elbo_se = mean_se(-torch.tensor(losses, dtype=torch.float64))
-    recon_mean, recon_se = mean_se(torch.tensor(recon, dtype=torch.float64))
-    kl_mc, kl_mc_se = mean_se(torch.tensor(lq_lp, dtype=torch.float64))
+                log_py = _log_prob(mt, "label")
+    recon_t, lq_lp_t = torch.tensor(recon, dtype=torch.float64), torch.tensor(lq_lp, dtype=torch.float64)
+    kl_term = lq_lp_t if estimator == "trace" else torch.full_like(recon_t, kl)
+    elbo_mean, elbo_se = mean_se(recon_t - kl_term + (log_py or 0.0))
+    recon_mean, recon_se = mean_se(recon_t)
+    kl_mc, kl_mc_se = mean_se(lq_lp_t)
     return {"model": m.name, "estimator": estimator, "k": len(losses), "label": label, "losses": losses,
+            "kl_weight": vae.config.kl_weight, "objective": mean_se(-torch.tensor(losses, dtype=torch.float64))[0],
             "elbo": elbo_mean, "elbo_se": elbo_se, "recon": recon_mean, "recon_se": recon_se, "recon_samples": recon,
             "kl_mc": kl_mc, "kl_mc_se": kl_mc_se, "kl": kl, "log_py": log_py, "input": b64(to_u8(x[0])),
             "z": values(torch.from_numpy(zs).float()), "pyro": pyro.__version__,

@@ -57,7 +57,8 @@ class Loaded:
     threads: int | None = None  # torch and NumPy-BLAS CPU threads, set when the model is built
     _lazy: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # re-entrant: a cached answer may be made from another cached one (the timeline file from the timeline)
+    _cache_lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def ckpt(self) -> Checkpoint:
@@ -101,6 +102,11 @@ class Loaded:
         """Latent dimensions whose mean KL on the test set exceeds :data:`~explorer.constants.ACTIVE_KL`."""
         return int((self.atlas.kl_mean > ACTIVE_KL).sum())
 
+    @property
+    def test_kl(self) -> float:
+        """The mean KL(q(z|x) || N(0, I)) over the test digits, nats (closed form, from the atlas)."""
+        return round(float(self.atlas.kl_mean.astype(np.float64).sum()), 4)
+
     def summary(self) -> dict[str, Any]:
         rec = self.record
         return {
@@ -116,8 +122,32 @@ class Loaded:
             "map": self.atlas.meta.get("map"),
             "active_dims": self.active_dims,
             "kind": self.config.kind,
+            "kl_weight": self.config.kl_weight,
+            # the ELBO's terms on the test digits: the KL in closed form from the atlas's guide means and
+            # scales (what Trace_ELBO's Monte Carlo KL averages to), the reconstruction as ELBO + KL [- log p(y)]
+            "test_kl": self.test_kl,
+            "test_recon": None if rec.get("test_elbo") is None else rec["test_elbo"] + self.test_kl
+            + (float(np.log(self.config.labels)) if self.config.labels else 0.0),
             "test_accuracy": rec.get("test_accuracy"),
         }
+
+    @property
+    def timeline_path(self) -> Path | None:
+        """``<checkpoint>.timeline.npz`` when there is one (``atlas NAME --timeline`` builds it)."""
+        from explorer.timeline import timeline_path_for
+
+        p = timeline_path_for(self.path)
+        return p if p.is_file() else None
+
+    def timeline(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The timeline's arrays and meta, read once and checked against the weights (a
+        :class:`~explorer.timeline.TimelineError` when it is missing, damaged or another model's)."""
+        from explorer.timeline import TimelineError, load_timeline
+
+        path = self.timeline_path
+        if path is None:
+            raise TimelineError(f"{self.name} has no timeline")
+        return self.cached("timeline", lambda: load_timeline(path, self.weights_sha256))
 
     def has(self, key: str) -> bool:
         """True once :meth:`cached` has made ``key``."""

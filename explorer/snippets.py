@@ -37,6 +37,20 @@ _WITH_LABEL = {
 }
 
 
-def snippets_for(labels: int) -> dict[str, str]:
-    """The lines for a plain VAE (``labels == 0``) or one that observes the one-hot label."""
-    return {**_PLAIN, **(_WITH_LABEL if labels else {})}
+def weighting(kl_weight: float) -> str:
+    """The Pyro handler that weights the ``"latent"`` site's log-probabilities (so the KL term) by
+    ``kl_weight``, as :func:`explorer.model.kl_weighted` applies it; "" for the VAE (weight 1)."""
+    if kl_weight == 1.0:
+        return ""
+    return "poutine.mask(mask=False)" if kl_weight == 0 else f"poutine.scale(scale={kl_weight:g})"
+
+
+def snippets_for(labels: int, kl_weight: float = 1.0) -> dict[str, str]:
+    """The lines for a plain VAE (``labels == 0``) or one that observes the one-hot label; for a model whose
+    KL is weighted (``kl_weight`` != 1: an autoencoder, a beta-VAE) the ``"latent"`` site inside its handler."""
+    lines = {**_PLAIN, **(_WITH_LABEL if labels else {})}
+    handler = weighting(kl_weight)
+    if handler:
+        for key in ("sample", "prior"):
+            lines[key] = f"with {handler}: {lines[key]}"
+    return lines

@@ -4,6 +4,7 @@ optimizer, the JIT executor, and the evaluation protocol of Pyro's VAE example."
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from typing import Any
 
@@ -13,6 +14,10 @@ from pyro.infer import SVI, JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, T
 from explorer.config import TrainConfig
 from explorer.model import VAE
 from explorer.optim import JointOptim
+
+# Pyro's parameter store is one per process: whoever runs Pyro on the server (step 6, "check with Pyro", a live
+# run's steps) does so in a store scope of their own, holding this lock.
+PYRO_LOCK = threading.Lock()
 
 
 def make_elbo(kind: str, jit: bool = False, num_particles: int = 1) -> Trace_ELBO:

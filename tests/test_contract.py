@@ -22,7 +22,7 @@ from explorer.wire import to_u8
 
 from conftest import assert_same_answer, benchmark_module
 
-MODELS = ["mnist-z16", "mnist-z2", "mnist-z50", "mnist-cvae-z16"]
+MODELS = ["mnist-z16", "mnist-z2", "mnist-z50", "mnist-cvae-z16", "mnist-z2-beta4"]
 N_POINTS = 500
 N_DRAWINGS = 200
 
@@ -196,7 +196,7 @@ def test_the_pages_preprocessing_and_log_px_are_pythons(page, name, contract_dra
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", [*MODELS, "mnist-z2-ae"])
 def test_check_with_pyro_agrees_with_the_page(page, name):
     """The page's "check with Pyro": the server runs Pyro's ELBO on the drawing at the page's z; its figures
     equal the page's within float32 rounding, for both estimators."""
@@ -215,7 +215,14 @@ def test_check_with_pyro_agrees_with_the_page(page, name):
         res, py = check["page"], check["py"]
         assert py["k"] == res["k"] and py["estimator"] == estimator
         assert py["elbo"] == pytest.approx(res["elbo"], abs=1e-3)
-        np.testing.assert_allclose(-np.array(py["losses"]), res["elbo_samples"], atol=1e-3, rtol=1e-5)
+        # Pyro's loss is minus the objective: the ELBO for a VAE, reconstruction - w KL for a KL weighted w
+        np.testing.assert_allclose(-np.array(py["losses"]), res["objective_samples"], atol=1e-3, rtol=1e-5)
+        assert py["objective"] == pytest.approx(res["objective"], abs=1e-3)
+        if res["kl_weight"] != 1:
+            assert abs(res["objective"] - res["elbo"]) > 0.1  # the weighted loss is not -ELBO
+            w = 0.0 if name.endswith("-ae") else 4.0
+            kl = res["kl_mc"] if estimator == "trace" else res["kl"]
+            assert res["objective"] == pytest.approx(res["recon"] - w * kl, abs=1e-6)
         assert py["recon"] == pytest.approx(res["recon"], abs=1e-3)
         assert py["kl_mc"] == pytest.approx(res["kl_mc"], abs=1e-3)
         assert py["kl"] == pytest.approx(res["kl"], abs=1e-3)

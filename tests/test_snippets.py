@@ -19,16 +19,16 @@ def _context(vae):
     z = loc + scale * torch.randn_like(loc)
     return {"self": vae, "x": x, "y": y, "z": z.detach(), "loc": loc.detach(), "scale": scale.detach(),
             "z_dim": vae.config.z_dim, "torch": torch, "pyro": pyro, "dist": dist, "F": F, "SVI": SVI,
-            "Trace_ELBO": Trace_ELBO, "TraceMeanField_ELBO": TraceMeanField_ELBO,
+            "Trace_ELBO": Trace_ELBO, "TraceMeanField_ELBO": TraceMeanField_ELBO, "poutine": poutine,
             "optimizer": torch.optim.Adam(vae.parameters(), lr=1e-4)}
 
 
-@pytest.mark.parametrize("name", ["mnist-z16", "mnist-cvae-z16"])
+@pytest.mark.parametrize("name", ["mnist-z16", "mnist-cvae-z16", "mnist-z2-beta4", "mnist-z2-ae"])
 def test_every_snippet_runs_in_a_pyro_context(name):
     import copy
 
     vae = copy.deepcopy(load_model(name).ckpt.vae)
-    lines = snippets_for(vae.config.labels)
+    lines = snippets_for(vae.config.labels, vae.config.kl_weight)
     assert len(lines) >= 10
     for key, line in lines.items():
         if key == "label" and not vae.config.labels:
@@ -46,6 +46,10 @@ def test_every_snippet_runs_in_a_pyro_context(name):
             sites = set()
         if key in ("sample", "prior"):
             assert sites == {"latent"} and ns.get("z") is not None, key
+            # weighted as the model trains it: the scale Pyro records at the site (0 for the mask)
+            node = tr.trace.nodes["latent"]
+            weight = 0.0 if node["mask"] is False else float(node["scale"])
+            assert weight == vae.config.kl_weight, key
         if key == "label":
             assert sites == {"label"} and tr.trace.nodes["label"]["is_observed"]
         if key == "obs":
@@ -53,6 +57,8 @@ def test_every_snippet_runs_in_a_pyro_context(name):
         if key.startswith("loss") or key == "torch_loss" or key == "svi_step":
             assert torch.as_tensor(ns["loss"]).isfinite(), key
     assert "validate_args=False" in lines["obs"]  # grey pixels are not in {0, 1}
+    if vae.config.kl_weight != 1.0:  # the handler that makes the model differ from the VAE, shown
+        assert "poutine." in lines["sample"] and "poutine." in lines["prior"]
 
 
 def test_the_page_receives_the_snippets_in_its_map_file():

@@ -1,6 +1,6 @@
 """The files the page computes from, per model: written once, named by their content, cached for good.
 
-Each model is four files, fetched in this order (``static/js/data.js`` reads them):
+Each model is four files (five with a timeline), fetched in this order (``static/js/data.js`` reads them):
 
 * ``map``: the header (the model's summary, the map's rules, the shared constants and code lines) and
   the map itself (``xy`` ``(N, 2)`` float32, ``labels`` ``(N,)`` uint8): enough to draw the map;
@@ -11,7 +11,9 @@ Each model is four files, fetched in this order (``static/js/data.js`` reads the
   (``triangles``, ``neighbors`` ``(T, 3)``, uint16 where the indices fit, "no neighbour" then 0xFFFF), for
   the mappings between the map and the latent space;
 * ``thumbs``: the test digits' 16-level thumbnails (``(N, 392)`` uint8, two pixels a byte), fetched
-  on the first hover.
+  on the first hover;
+* ``timeline`` (a model trained with ``--snapshots``): the moments of its training, fetched when the
+  timeline is opened (:func:`_timeline_file`).
 
 A file is the container ``VXB1``: 4 bytes of magic, a CRC-32 (little-endian) of everything after it,
 the header's length, a JSON header, then the arrays, each aligned to 8 bytes. Float16 arrays are stored
@@ -100,15 +102,37 @@ def pack_thumbs(thumbs: np.ndarray) -> np.ndarray:
     return (q[:, 0::2] << 4) | q[:, 1::2]
 
 
+def _timeline_file(m: Loaded) -> bytes:
+    """The timeline (:mod:`explorer.timeline`): the moments' figures in the header; the maps of every moment
+    but the last as float16 (the last is the map file's own ``xy``, to the bit); the decoder's images on the
+    grid of map positions at each moment."""
+    t, meta = m.timeline()
+    n = t["step"].shape[0]
+    moments = [{"step": int(t["step"][i]), "epoch": round(float(t["epoch"][i]), 4), "elbo": float(t["elbo"][i]),
+                "recon": float(t["recon"][i]), "kl": float(t["kl"][i]), "active": int(t["active"][i]),
+                "kl_dims": np.round(t["kl_dims"][i].astype(np.float64), 4).tolist()} for i in range(n)]
+    header = {"model": m.name, "map": meta.get("map"), "grid": int(np.sqrt(t["grid_xy"].shape[0])), "moments": moments,
+              "kl_weight": m.config.kl_weight, "umap": meta.get("umap")}
+    return container(header, {"xy": t["xy"][:-1].astype(np.float16), "grid_xy": t["grid_xy"].astype(np.float32),
+                              "grid_images": t["grid_images"]})
+
+
+def kinds_of(m: Loaded) -> tuple[str, ...]:
+    """The files of model ``m``: :data:`KINDS`, and ``timeline`` when it has one."""
+    return (*KINDS, "timeline") if m.timeline_path is not None else KINDS
+
+
 def build_file(m: Loaded, kind: str) -> bytes:
-    """The ``kind`` file of model ``m`` (one of :data:`KINDS`)."""
+    """The ``kind`` file of model ``m`` (one of :func:`kinds_of`)."""
     a = m.atlas
     if kind == "map":
         header = {
             "model": m.summary(), "activation": m.config.activation, "labels": m.config.labels,
-            "z_dim": m.config.z_dim, "map": a.meta.get("map"), "gap_edge": a.gap_threshold,
+            "z_dim": m.config.z_dim, "kl_weight": m.config.kl_weight,
+            "min_scale": m.config.min_scale, "map": a.meta.get("map"),
+            "gap_edge": a.gap_threshold,
             "kl_mean": np.round(a.kl_mean.astype(np.float64), 4).tolist(), "constants": page_constants(),
-            "snippets": snippets_for(m.config.labels),
+            "snippets": snippets_for(m.config.labels, m.config.kl_weight),
             "layers": {"enc": len(m.encoder_layers), "dec": len(m.decoder_layers)},
         }
         return container(header, {"xy": a.xy.astype(np.float32), "labels": a.labels.astype(np.uint8)})
@@ -123,6 +147,8 @@ def build_file(m: Loaded, kind: str) -> bytes:
                          {"loc": loc, "triangles": tri, "neighbors": nb})
     if kind == "thumbs":
         return container({"model": m.name}, {"thumbs": pack_thumbs(a.thumbs)})
+    if kind == "timeline":
+        return _timeline_file(m)
     raise ValueError(f"unknown file kind {kind!r}")
 
 
@@ -157,6 +183,3 @@ def file_of(m: Loaded, kind: str) -> ModelFile:
 
     return m.cached(f"file:{kind}", make)
 
-
-def files_of(m: Loaded) -> dict[str, ModelFile]:
-    return {kind: file_of(m, kind) for kind in KINDS}

@@ -133,6 +133,8 @@ export function valuePart(m, x, opts) {
   // 5. the ELBO: each sample is one Trace_ELBO (or TraceMeanField_ELBO) loss, negated
   const samples = new Float64Array(k);
   for (let s = 0; s < k; s++) samples[s] = recon[s] - (estimator === "trace" ? klSamples[s] : kl) + logPy;
+  // what SVI optimises for a model whose KL is weighted (a beta-VAE, an autoencoder): minus Pyro's loss
+  const w = m.header.kl_weight, objective = w === 1 ? samples : samples.map((_, s) => recon[s] - w * (estimator === "trace" ? klSamples[s] : kl) + logPy);
   const [reconMean, reconSe] = meanSe(recon), [klMc, klMcSe] = meanSe(klSamples), [elbo, elboSe] = meanSe(samples);
   const pixelNats = new Float64Array(784);
   for (let s = 0; s < k; s++) for (let i = 0; i < 784; i++) pixelNats[i] -= perPixel[s * 784 + i] / k;
@@ -151,6 +153,7 @@ export function valuePart(m, x, opts) {
     recon: reconMean, recon_se: reconSe, recon_samples: Array.from(recon), pixel_nats: Array.from(pixelNats),
     kl, kl_mc: klMc, kl_mc_se: klMcSe, kl_dims: Array.from(kl_dims),
     elbo, elbo_se: elboSe, elbo_sd: k > 1 ? sd(samples, elbo) : NaN, elbo_samples: Array.from(samples),
+    kl_weight: w, objective: w === 1 ? elbo : meanSe(objective)[0], objective_samples: Array.from(objective),
     active_dims: m.header.model.active_dims, ...extra,
   };
 }

@@ -50,7 +50,7 @@ export function makeNets(header, arrays) {
   const enc = take("enc", header.layers.enc), dec = take("dec", header.layers.dec);
   return {
     body: enc.slice(0, -2), loc: enc[enc.length - 2], scale: enc[enc.length - 1], dec,
-    relu: header.activation === "relu", labels: header.labels, zdim: header.z_dim,
+    relu: header.activation === "relu", labels: header.labels, zdim: header.z_dim, minScale: header.min_scale || 0,
   };
 }
 
@@ -76,7 +76,8 @@ export function encode(net, x, n) {
   for (const L of net.body) { h = matmul(L.W, L.b, L.rows, L.cols, h, n, new Float64Array(n * L.rows)); activate(net, h); }
   const loc = matmul(net.loc.W, net.loc.b, net.loc.rows, net.loc.cols, h, n, new Float64Array(n * net.zdim));
   const scale = matmul(net.scale.W, net.scale.b, net.scale.rows, net.scale.cols, h, n, new Float64Array(n * net.zdim));
-  for (let i = 0; i < scale.length; i++) scale[i] = Math.exp(scale[i]);
+  const floor = Math.fround(net.minScale);  // torch clamps the float32 scale at the float32 floor
+  for (let i = 0; i < scale.length; i++) scale[i] = Math.max(floor, Math.exp(scale[i]));
   return { loc, scale };
 }
 

@@ -43,9 +43,10 @@ export function mount(ctx) {
     if (mine !== seq || S.result !== res) return;
     const inputSame = atob(py.input).split("").every((c, i) => c.charCodeAt(0) === res.input[i]);
     const trace = res.estimator === "trace", klPage = trace ? res.kl_mc : res.kl, klPyro = trace ? py.kl_mc : py.kl;
-    const perSample = res.elbo_samples.map((v, i) => Math.abs(v + py.losses[i]));
+    const perSample = res.objective_samples.map((v, i) => Math.abs(v + py.losses[i])), w = res.kl_weight;
     const rows = [
       ["ELBO (mean over the K samples)", res.elbo, py.elbo, "elbo"],
+      ...(w !== 1 ? [[`minus Pyro's loss: reconstruction − ${fmt(w, 0)} · KL (this model's KL weight)`, res.objective, py.objective, "objective"]] : []),
       ["reconstruction log p(x|z)", res.recon, py.recon, "recon"],
       [trace ? "KL, Monte Carlo: log q(z|x) − log p(z)" : "KL, closed form (kl_divergence)", klPage, klPyro, "kl"],
       ...(py.log_py !== null ? [["log p(y)", res.log_py, py.log_py, "logpy"]] : []),
@@ -56,7 +57,7 @@ export function mount(ctx) {
         h("tr", {}, ["", "this page", "Pyro (server)", "gap"].map((t) => h("th", { text: t }))),
         ...rows.map(([name, a, b, key]) => h("tr", {}, [h("td", { text: name }), h("td", { class: "vx-num", text: fmt(a, 4) }),
           h("td", { class: "vx-num", "data-vx-num": `pyro-${key}`, text: fmt(b, 4) }), h("td", { class: "vx-num", "data-vx-num": `gap-${key}`, text: sci(a - b) })])),
-        h("tr", {}, [h("td", { text: "each sample: |this page's ELBO + Pyro's loss|, the largest" }), h("td", { text: "" }), h("td", { text: "" }),
+        h("tr", {}, [h("td", { text: w === 1 ? "each sample: |this page's ELBO + Pyro's loss|, the largest" : "each sample: |this page's objective + Pyro's loss|, the largest" }), h("td", { text: "" }), h("td", { text: "" }),
           h("td", { class: "vx-num", "data-vx-num": "gap-max", text: sci(Math.max(...perSample)) })]),
       ]),
       h("p", { class: "vx-explain", text: `${inputSame ? "The 28×28 input Pyro scored is this page's, pixel for pixel. " : "The 28×28 input differs from this page's! "}` +

@@ -109,7 +109,11 @@ export function mount(ctx) {
       y ? row("+ log p(y) = log 1/10", `the label y = ${res.label}, scored by a Categorical`, fmt(res.log_py), "logpy") : null,
       row([`ELBO = reconstruction − KL${y ? " + log p(y)" : ""}`], `an estimate from K = ${res.k} samples ± s.e.; one ${trace ? "Trace_ELBO" : "TraceMeanField_ELBO"}().loss call (one sample) scatters by ± ${fmt(res.elbo_sd, 1)}`,
         [fmt(res.elbo), " ", h("span", { class: "vx-pm", text: `± ${fmt(res.elbo_se)}` })], "elbo", "vx-total"),
-      row("Pyro's loss = −ELBO", ["what ", h("code", { text: "svi.step" }), " minimizes"], fmt(-res.elbo), "loss"),
+      res.kl_weight === 1 ? row("Pyro's loss = −ELBO", ["what ", h("code", { text: "svi.step" }), " minimizes"], fmt(-res.elbo), "loss")
+        : row(`Pyro's loss = −(reconstruction − ${fmt(res.kl_weight, 0)} · KL${y ? " + log p(y)" : ""})`,
+          [`what `, h("code", { text: "svi.step" }), ` minimizes for this model: its KL is weighted ${fmt(res.kl_weight, 0)}`,
+            res.kl_weight === 0 ? " (an autoencoder: only the reconstruction is trained)" : " (a β-VAE)", ", so it is not −ELBO"],
+          fmt(-res.objective), "loss"),
       row([`log p(x${y ? ", y" : ""}), importance-weighted `, tighter], "samples from q(z|x) ± s.e.", logpxCell(res), "logpx"),
       row("gap log p(x) − ELBO", "≥ 0 in expectation: what the ELBO leaves out", lp ? fmt(lp.log_px - res.elbo) : "…", "gap"),
     ]);
