@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import platform
+import random
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -43,6 +44,36 @@ def library_versions() -> dict[str, str]:
         "pyro": pyro.__version__,
         "numpy": numpy.__version__,
     }
+
+
+COMPACT_SEEDS = 5  # the seeds of Pyro's protocol over which compaction's cost is measured, paired
+COMPACT_HOW = (f"explorer.checkpoint.compact on every tensor; the same {COMPACT_SEEDS} seeds of Pyro's protocol "
+               "before and after")
+
+
+def _seeded_elbos(vae: VAE, test_set: MnistSplit) -> list[float]:
+    """The true test ELBO under seeds 0..COMPACT_SEEDS-1, leaving every random generator where it was."""
+    from explorer.evaluate import elbo_over_seeds
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        return elbo_over_seeds(vae, test_set.images, test_set.labels, seeds=COMPACT_SEEDS, progress=False)[2]
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def _paired_change(before: list[float], after: list[float]) -> dict[str, float | int]:
+    """Mean and standard error of the per-seed ELBO change (after - before): the same seeds draw the same ε."""
+    d = [a - b for a, b in zip(after, before, strict=True)]
+    n = len(d)
+    mean = sum(d) / n
+    se = (sum((v - mean) ** 2 for v in d) / (n - 1)) ** 0.5 / n**0.5
+    return {"paired_seeds": n, "test_elbo_change": mean, "test_elbo_change_se": se}
 
 
 def train(
@@ -141,9 +172,15 @@ def train(
     # The shipped weights: float16-exact at bfloat16's precision (explorer.checkpoint.compact), so that the
     # page computes with exactly these numbers; the test ELBO recorded is the compact model's.
     before = -test_loss if not math.isnan(test_loss) else None
+    before_sha = weights_digest(vae.state_dict())
+    before_elbos = _seeded_elbos(vae, test_set) if test_set is not None else None
     with torch.no_grad():
         for p in vae.parameters():
             p.copy_(torch.from_numpy(compact(p.detach().cpu().numpy())).to(p.device))
+    compacted = {"mantissa_bits": COMPACT_BITS, "before_weights_sha256": before_sha, "how": COMPACT_HOW}
+    if before_elbos is not None:
+        compacted.update(_paired_change(before_elbos, _seeded_elbos(vae, test_set)))
+    vae.train()
     objective = None
     if x_test is not None:
         test_loss = evaluate_loss(svi, x_test, labels=y_test)  # the objective this model trains
@@ -157,7 +194,8 @@ def train(
         "test_elbo": -test_loss if not math.isnan(test_loss) else None,
         "test_elbo_before_compact": before,
         **({"test_objective": objective, "kl_weight": model_cfg.kl_weight} if objective is not None else {}),
-        "weights": {"compact_mantissa_bits": COMPACT_BITS, "stored_as": "float16-exact float32"},
+        "weights": {"compact_mantissa_bits": COMPACT_BITS, "stored_as": "float16-exact float32",
+                    "compacted": compacted},
         "test_elbo_protocol": "Pyro examples/vae: -sum(svi.evaluate_loss)/N over the test set, 1 particle",
         "epochs": train_cfg.epochs,
         "train_config": {**asdict(train_cfg), "jit": train_cfg.use_jit},

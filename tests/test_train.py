@@ -142,3 +142,28 @@ def test_make_svi_compiles_trace_elbo_by_default_but_not_meanfield():
     mf = make_svi(vae, TrainConfig(elbo="meanfield")).loss_and_grads.__self__
     assert type(mf).__name__ == "TraceMeanField_ELBO"
     assert type(make_svi(vae, TrainConfig(jit=False)).loss_and_grads.__self__) is Trace_ELBO
+
+
+def test_the_record_says_what_compacting_the_weights_cost_paired_over_seeds(tmp_path):
+    """train rounds the weights last (explorer.checkpoint.compact) and records the true test ELBO's change,
+    paired over the same seeds, without moving the random streams the rest of the run uses."""
+    from explorer.checkpoint import COMPACT_BITS, read_weights, weights_digest
+
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, seed=5, test_every=1, jit=False)
+    tr, te = _split(128, 1), _split(64, 2)
+    rec = train(SMALL, cfg, tr, te, tmp_path / "m.safetensors", torch.device("cpu"), progress=False)
+    change = rec["weights"]["compacted"]
+    assert change["mantissa_bits"] == COMPACT_BITS and change["paired_seeds"] == 5
+    assert 0 < abs(change["test_elbo_change"]) < 0.5 and 0 < change["test_elbo_change_se"] < 0.1
+    stored = load_checkpoint(tmp_path / "m.safetensors").vae.state_dict()
+    assert change["before_weights_sha256"] != weights_digest(stored)  # the rounding did change the weights
+    assert read_weights(tmp_path / "m.safetensors")[2]["weights"]["compacted"] == change
+    # the measurement restores every generator: the same run with the measurement skipped records the same
+    # post-compaction test ELBO, bit for bit
+    real = train_mod._seeded_elbos
+    train_mod._seeded_elbos = lambda vae, test_set: [0.0] * 5
+    try:
+        again = train(SMALL, cfg, tr, te, tmp_path / "n.safetensors", torch.device("cpu"), progress=False)
+    finally:
+        train_mod._seeded_elbos = real
+    assert again["test_elbo"] == rec["test_elbo"]
