@@ -58,8 +58,11 @@ def build_atlas(
     seed: int = 0,
     holdout: int = 1000,
     progress: bool = True,
+    xy_given: np.ndarray | None = None,
+    map_meta: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Build and save the atlas of ``checkpoint``; returns its path and metadata."""
+    """Build and save the atlas of ``checkpoint``; returns its path and metadata. ``xy_given`` ``(N, 2)``:
+    the map is that (the timeline's last moment: :mod:`explorer.timeline_build`), described by ``map_meta``."""
     ckpt = load_checkpoint(checkpoint)
     out = out or atlas_path_for(ckpt.path)
     steps = tqdm(total=5, desc=f"atlas {ckpt.name}", disable=not progress, unit="step")
@@ -84,6 +87,9 @@ def build_atlas(
     if loc.shape[1] == 2:
         xy = loc.copy()
         meta["map"] = "latent"
+    elif xy_given is not None:
+        xy = np.asarray(xy_given, np.float32)
+        meta.update({"map": "umap", **(map_meta or {})})
     else:
         reducer, xy = fit_umap(loc, seed)
         meta["map"] = "umap"

@@ -121,6 +121,10 @@ def _add_atlas(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout", type=int, default=1000,
                    help="training digits used to check the fast mapping against UMAP's transform")
     p.add_argument("--data-dir", default=None, help="folder that contains MNIST/ (see train --help)")
+    p.add_argument("--timeline", action="store_true",
+                   help="also build <checkpoint>.timeline.npz from its snapshots (train --snapshots N): the "
+                   "moments' maps aligned (AlignedUMAP; a 2-D latent is its own map) and the atlas's map is "
+                   "the last moment's")
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
@@ -157,6 +161,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="address to listen on; 0.0.0.0 serves a room (use --auth then)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--auth", default=None, metavar="USER:PASSWORD", help="require this login")
+    p.add_argument("--lecturer", default=None, metavar="USER:PASSWORD",
+                   help="the login that may start and stop a live training run (without --auth a browser on "
+                   "this machine may too; students only watch)")
     p.add_argument("--share", action="store_true",
                    help="also open a public Gradio share link (needs internet; off by default)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
@@ -300,8 +307,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_atlas(args: argparse.Namespace) -> int:
     from explorer.atlas_build import build_atlas
+    from explorer.timeline_build import build_timeline
 
     for name in args.checkpoint:
+        if args.timeline:
+            path, meta = build_timeline(name, args.data_dir, seed=args.seed)
+            print(f"wrote {path} and the atlas beside it (map: {meta['map']}, {meta['build_seconds']} s)")
+            continue
         path, meta = build_atlas(name, args.data_dir, seed=args.seed, holdout=args.holdout)
         agree = meta.get("forward_vs_umap_transform")
         extra = (f"; fast mapping vs UMAP transform: median {agree['median']:.2%}, p90 {agree['p90']:.2%} "
@@ -341,7 +353,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from explorer.app.startup import serve
 
     serve(args.checkpoint, args.device, args.host, args.port, args.auth, args.share, not args.no_browser,
-          args.threads, announce=lambda line: print(line, flush=True), workers=max(1, min(args.workers, 64)))
+          args.threads, announce=lambda line: print(line, flush=True), workers=max(1, min(args.workers, 64)),
+          lecturer=args.lecturer)
     return 0
 
 

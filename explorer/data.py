@@ -73,7 +73,8 @@ def load_mnist(
             log.info("MNIST not found under %s; downloading with torchvision", root.resolve())
             ds = MNIST(root=str(root), train=train, download=True)
         except Exception as exc:  # network errors come in many types
-            raise DataMissingError(_missing_message(root) + f" (download failed: {exc})") from None
+            why = " ".join(str(exc).split())[:300]  # one line: torchvision lists every mirror it tried
+            raise DataMissingError(_missing_message(root) + f" (download failed: {why})") from None
     raw = ds.data.contiguous()
     labels = ds.targets.to(torch.int64).contiguous()
     digest = hashlib.sha256(raw.numpy().tobytes() + labels.numpy().tobytes()).hexdigest()

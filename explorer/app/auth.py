@@ -106,13 +106,13 @@ def session_key() -> bytes:
     return hashlib.sha256(text.encode()).digest() if text else secrets.token_bytes(32)
 
 
-def parse_auth(text: str | None) -> tuple[str, str] | None:
+def parse_auth(text: str | None, flag: str = "--auth") -> tuple[str, str] | None:
     """``USER:PASSWORD`` -> (user, password), taken exactly as given (spaces are characters too)."""
     if not text:
         return None
     user, sep, password = text.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--auth takes USER:PASSWORD (both non-empty)")
+        raise ValueError(f"{flag} takes USER:PASSWORD (both non-empty)")
     return user, password
 
 

@@ -21,7 +21,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
 from explorer.app import site
-from explorer.app.bundle import KINDS, file_of
+from explorer.app.bundle import file_of, kinds_of
 from explorer.app.gradio_import import import_gradio
 from explorer.app.site import ROOT_HTML, SiteFile
 from explorer.registry import ModelRegistry
@@ -78,10 +78,13 @@ class Site:
             if len(parts) != 4:
                 return None
             model, kind = parts[0], parts[1]
-            if kind not in KINDS or model not in self.registry.names():
+            if model not in self.registry.names():
                 return None
             try:
-                f = file_of(self.registry.get(model), kind)
+                mm = self.registry.get(model)
+                if kind not in kinds_of(mm):
+                    return None
+                f = file_of(mm, kind)
             except ValueError:
                 return None
             return (SiteFile(f.data, site.MEDIA[".bin"], True), f) if f.name == name else None

@@ -19,11 +19,13 @@ from starlette.routing import BaseRoute
 
 from explorer.app.admission import Admission, Policy
 from explorer.app.auth import COOKIE, Login
+from explorer.app.live_routes import Lecturer, make_live_router
 from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHeaders, Unrouted
 from explorer.app.page import Site, build_app, login_page, logout_page, page_head, preload_links, serve_login_css
 from explorer.app.routes import make_router
 from explorer.app.schemas import MAX_REQUEST_BYTES
 from explorer.app.sessions import LatestRequests
+from explorer.live import LiveTrainer
 from explorer.registry import ModelRegistry
 
 GRADIO_OPTIONS: dict[str, Any] = {"ssr_mode": False, "footer_links": []}
@@ -40,9 +42,10 @@ EXCEPTION_HANDLERS = {RequestValidationError: invalid_request}
 
 
 def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable[[str], None] | None = None,
-                 latest: Any = None, cores: int | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
+                 latest: Any = None, cores: int | None = None,
+                 lecturer: tuple[str, str] | None = None) -> tuple[list[BaseRoute], list[Middleware]]:
     """Our routes and middleware (outermost first), for whichever server hosts the page (with
-    :data:`EXCEPTION_HANDLERS`)."""
+    :data:`EXCEPTION_HANDLERS`). ``lecturer``: the credentials that may start a live run (``--lecturer``)."""
     async def require_login(request: Request) -> None:
         if login is not None and login.user(request) is None:
             raise HTTPException(401, "log in first")
@@ -50,6 +53,8 @@ def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only to collect the routes
     policy = Policy(cores=cores)
     app.include_router(make_router(registry, require_login, latest or LatestRequests(), policy, on_warm))
+    trainer = LiveTrainer(device=registry.device)
+    app.include_router(make_live_router(trainer, Lecturer(lecturer, class_login=login is not None), require_login))
     site = Site(registry)
     app.add_api_route("/vx/login.css", serve_login_css, methods=["GET"], include_in_schema=False)
     for path in ("/vx/{path:path}", "/sw.js", "/manifest.webmanifest"):
@@ -114,7 +119,7 @@ def _add_login_routes(app: FastAPI, login: Login) -> None:
 
 def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
                   on_warm: Callable[[str], None] | None = None, shared: Any = None,
-                  cores: int | None = None) -> FastAPI:
+                  cores: int | None = None, lecturer: tuple[str, str] | None = None) -> FastAPI:
     """The app our uvicorn serves: our routes and static files first, Gradio mounted at ``/``.
 
     ``on_warm(name)`` is called when a page has drawn the map of a model whose torch model is not built
@@ -124,7 +129,7 @@ def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
 
     gr = import_gradio()
     login = Login(*auth, ended=shared.ended if shared else None) if auth else None
-    routes, middleware = server_parts(registry, login, on_warm, shared.latest if shared else None, cores)
+    routes, middleware = server_parts(registry, login, on_warm, shared.latest if shared else None, cores, lecturer)
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None,
                   routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     return gr.mount_gradio_app(app, build_app(), path="/", auth_dependency=login.user if login else None,

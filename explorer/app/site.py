@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from explorer.app.bundle import KINDS, file_of
+from explorer.app.bundle import file_of, kinds_of
 from explorer.registry import ModelRegistry
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -57,11 +57,17 @@ def manifest(registry: ModelRegistry, server: bool, names: list[str] | None = No
     for n in names or registry.names():
         try:
             m = registry.get(n)
-            files = {kind: file_of(m, kind) for kind in KINDS}
+            files = {kind: file_of(m, kind) for kind in kinds_of(m) if kind != "timeline"}
         except ValueError as exc:  # a broken file: listed unavailable, the others are served
             out.append({"name": n, "error": str(exc)})
             continue
-        out.append({**m.summary(), "files": {k: f"data/{quote(f.name)}" for k, f in files.items()},
+        extra: dict[str, Any] = {}
+        if "timeline" in kinds_of(m):
+            try:
+                files["timeline"] = file_of(m, "timeline")
+            except ValueError as exc:  # the model is served; its timeline is said to be unavailable
+                extra["timeline_error"] = str(exc)
+        out.append({**m.summary(), **extra, "files": {k: f"data/{quote(f.name)}" for k, f in files.items()},
                     "bytes": {k: len(f.data) for k, f in files.items()}})
     default = registry.default if registry.default in [m["name"] for m in out] else (out[0]["name"] if out else None)
     return {"format": "explorer-site/1", "app": app_files()[0], "server": server, "default": default, "models": out}
@@ -99,7 +105,7 @@ def service_worker(models: dict[str, Any], precache_models: list[str]) -> str:
     files = [f"{app_prefix()}{name}" for name in app_files()[1]]
     for m in models["models"]:
         if m["name"] in precache_models and "files" in m:
-            files += [f"vx/{path}" for kind, path in m["files"].items() if kind != "thumbs"]
+            files += [f"vx/{path}" for kind, path in m["files"].items() if kind not in ("thumbs", "timeline")]
     version = hashlib.sha256(json.dumps([files, models["app"]]).encode()).hexdigest()[:12]
     template = (Path(__file__).resolve().parent / "service_worker.js").read_text()
     return (template.replace("__VERSION__", json.dumps(version))

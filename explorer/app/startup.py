@@ -104,7 +104,7 @@ class Shared:
 
 def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str | None, share: bool,
           open_browser: bool, threads: int = 1, announce: Callable[[str], None] = log.info,
-          workers: int = 1) -> None:
+          workers: int = 1, lecturer: str | None = None) -> None:
     """Start the app and block until Ctrl-C. ``announce`` receives the "ready at URL" line and, once
     the model is built, the line that says where it runs (the CLI prints both).
 
@@ -118,6 +118,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
 
     try:
         creds = parse_auth(auth)
+        lecturer_creds = parse_auth(lecturer, "--lecturer")
     except ValueError as exc:
         raise ServeError(str(exc)) from None
     if host not in LOOPBACK and creds is None:
@@ -139,7 +140,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     builder = ModelBuilder(registry, announce)
     if share:
         sock.close()  # Gradio's launch takes the port itself
-        return _serve_shared(registry, creds, host, port, builder, announce, url)
+        return _serve_shared(registry, creds, host, port, builder, announce, url, lecturer_creds)
     try:
         import uvicorn
 
@@ -151,7 +152,8 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
 
             shared = Shared(latest=SharedLatestRequests(), ended=SharedEnded())
             cores = max(1, (os.cpu_count() or 1) // workers)
-        app = create_server(registry, auth=creds, on_warm=builder.request, shared=shared, cores=cores)
+        app = create_server(registry, auth=creds, on_warm=builder.request, shared=shared, cores=cores,
+                            lecturer=lecturer_creds)
         log.info("read %s and built the page in %.2f s", default.name, time.perf_counter() - t0)
         children = [_fork_worker(i, app, sock, builder) for i in range(1, workers)]  # before any thread starts
         server = uvicorn.Server(uvicorn_config(app))
@@ -226,7 +228,8 @@ def _fork_worker(index: int, app: Any, sock: socket.socket, builder: ModelBuilde
 
 
 def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: str, port: int,
-                  builder: ModelBuilder, announce: Callable[[str], None], url: str) -> None:
+                  builder: ModelBuilder, announce: Callable[[str], None], url: str,
+                  lecturer: tuple[str, str] | None = None) -> None:
     """``--share``: the same routes and middleware, served by Gradio's public ``Blocks.launch``, which
     opens the share link (through Gradio's relay; it needs the internet)."""
     from explorer.app.auth import Login
@@ -234,7 +237,7 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
     from explorer.app.server import EXCEPTION_HANDLERS, GRADIO_OPTIONS, server_parts
 
     login = Login(*creds) if creds else None
-    routes, middleware = server_parts(registry, login, builder.request)
+    routes, middleware = server_parts(registry, login, builder.request, lecturer=lecturer)
     demo = build_app()
     try:
         _, _, share_url = demo.launch(
