@@ -16,7 +16,7 @@ const tabId = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).s
 
 /** base: the server's /api/ URL, or null for a static copy. */
 export function createApi(base, S) {
-  async function request(path, { method = "GET", body, signal, timeout = DEFAULT_TIMEOUT_MS } = {}) {
+  async function request(path, { method = "GET", body, signal, timeout = DEFAULT_TIMEOUT_MS, headers = {} } = {}) {
     if (!base) throw new ApiError("this is a static copy of the explorer: that needs the server (python -m explorer)", 0, "none");
     const ctl = new AbortController(), timer = setTimeout(() => ctl.abort(), timeout);
     const onAbort = () => ctl.abort();
@@ -26,7 +26,7 @@ export function createApi(base, S) {
       r = await fetch(new URL(path, base), {
         method, signal: ctl.signal, credentials: "same-origin",
         body: body === undefined ? undefined : JSON.stringify(body),
-        headers: body === undefined ? { "X-VX-Tab": tabId } : { "Content-Type": "application/json", "X-VX-Tab": tabId },
+        headers: { ...headers, "X-VX-Tab": tabId, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
       });
     } catch (err) {
       if (signal && signal.aborted) throw err;
@@ -78,7 +78,7 @@ export function createApi(base, S) {
     window.addEventListener("offline", () => set("down"));
   }
 
-  return { request, call, watch, available: () => !!base && S.server !== "down", tab: tabId };
+  return { request, call, watch, available: () => !!base && S.server !== "down", tab: tabId, url: (path) => (base ? new URL(path, base) : null) };
 }
 
 /** A drawing as the server's routes take it: width, height and the ink as base64. */

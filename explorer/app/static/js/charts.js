@@ -120,3 +120,30 @@ export function posterior(res, { w, h, fs }) {
   }
   return svg("svg", { viewBox: `0 0 ${w} ${h}`, width: w, height: h, class: "vx-svg", role: "img", "aria-label": "q(z|x) per dimension" }, parts);
 }
+
+/** A curve over training: values[i] at xs[i] (log(1 + step): the early moments spread out), a dot on each
+ *  moment, the moment `current` marked by a line and a larger dot; y axis with nice ticks. */
+export function curve(values, xs, { w, h, fs, title, current = null, cls = "vx-curve", range = null, ends = null }) {
+  const lo0 = range ? range[0] : Math.min(...values), hi0 = range ? range[1] : Math.max(...values);
+  const pad = range ? 0 : (hi0 - lo0) * 0.08 || Math.abs(hi0) * 0.1 || 1;
+  const tk = ticks(lo0 - pad, hi0 + pad, Math.max(2, Math.round(h / (3.2 * fs)))).filter((t) => !range || Number.isInteger(t));
+  const lo = Math.min(lo0 - pad, tk[0]), hi = Math.max(hi0 + pad, tk[tk.length - 1]);
+  const step = tk.length > 1 ? tk[1] - tk[0] : 1, padT = fs * 1.5, padB = ends ? fs * 1.5 : fs * 0.6;
+  const padL = Math.max(...tk.map((t) => tickText(t, step).length)) * fs * 0.62 + fs * 0.6, x0 = xs[0], x1 = xs[xs.length - 1] || 1;
+  const X = (v) => padL + (w - padL - fs * 0.6) * (v - x0) / (x1 - x0 || 1), Y = (v) => padT + (h - padT - padB) * (1 - (v - lo) / (hi - lo));
+  const parts = [svg("text", { x: padL, y: fs * 1.05, class: "vx-ctitle", text: title })];
+  for (const t of tk) {
+    if (Y(t) < padT - 1 || Y(t) > h - padB + 1) continue;
+    parts.push(svg("line", { x1: padL, x2: w - fs * 0.6, y1: Y(t), y2: Y(t), class: "vx-gl" }),
+      svg("text", { x: padL - fs * 0.3, y: Y(t) + fs * 0.35, class: "vx-tick", "text-anchor": "end", text: tickText(t, step) }));
+  }
+  parts.push(svg("polyline", { points: values.map((v, i) => `${X(xs[i]).toFixed(1)},${Y(v).toFixed(1)}`).join(" "), class: cls, fill: "none" }));
+  values.forEach((v, i) => parts.push(svg("circle", { cx: X(xs[i]), cy: Y(v), r: i === current ? fs * 0.42 : fs * 0.2, class: i === current ? "vx-cnow" : "vx-cdot" },
+    [svg("title", { text: `${title}: ${fmt(v)}` })])));
+  if (ends) {  // the x axis's first and last values, under its ends
+    parts.push(svg("text", { x: X(x0), y: h - fs * 0.2, class: "vx-tick", "text-anchor": "start", text: ends[0] }),
+      svg("text", { x: X(x1), y: h - fs * 0.2, class: "vx-tick", "text-anchor": "end", text: ends[1] }));
+  }
+  if (current !== null) parts.splice(1, 0, svg("line", { x1: X(xs[current]), x2: X(xs[current]), y1: padT, y2: h - padB, class: "vx-cmark" }));
+  return svg("svg", { viewBox: `0 0 ${w} ${h}`, width: w, height: h, class: "vx-svg", role: "img", "aria-label": title }, parts);
+}

@@ -22,6 +22,13 @@ function halfTable() {
   return HALF;
 }
 
+/** float16 values (little-endian bytes, 2 per value) as a Float32Array. */
+export function halfs(bytes) {
+  const T = halfTable(), n = bytes.length >> 1, out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = T[bytes[2 * i] | (bytes[2 * i + 1] << 8)];
+  return out;
+}
+
 const TYPES = { float32: Float32Array, int32: Int32Array, uint16: Uint16Array, uint8: Uint8Array };
 
 /** The header and arrays of one file (an ArrayBuffer); DataError if it is not one, truncated or corrupted. */
@@ -73,4 +80,17 @@ export function unpackThumbs(file) {
   const p = file.arrays.thumbs.data, n = file.arrays.thumbs.shape[0], out = new Uint8Array(n * 784);
   for (let i = 0; i < n * 392; i++) { out[2 * i] = (p[i] >> 4) * 17; out[2 * i + 1] = (p[i] & 15) * 17; }
   return out;
+}
+
+/** A model's timeline (its `timeline` file) for the page's model `m`: the moments' figures, each moment's
+ *  map (Float32Array 2n; the last one is the map file's own xy), and the decoder's images at a grid of map
+ *  positions at each moment (grid x grid points, row by row from the top left). */
+export function timelineFrom(file, m) {
+  const { header, arrays } = file, moments = header.moments, n = m.n, T = moments.length;
+  if (arrays.xy.shape[0] !== T - 1 || arrays.xy.shape[1] !== n) throw new DataError("the timeline does not fit this model's map");
+  const xy = Array.from({ length: T - 1 }, (_, t) => arrays.xy.data.subarray(2 * n * t, 2 * n * (t + 1)));
+  xy.push(m.arrays.xy.data);
+  const g = arrays.grid_xy.shape[0];
+  return { moments, xy, gridXy: arrays.grid_xy.data, gridN: header.grid, images: arrays.grid_images.data, nodes: g,
+    map: header.map, klWeight: header.kl_weight, image: (t, node) => arrays.grid_images.data.subarray((t * g + node) * 784, (t * g + node + 1) * 784) };
 }

@@ -2,9 +2,9 @@
 // that arrives truncated or corrupted, from a stale cache or a bad host, is fetched once more past every
 // cache, and if it is still bad the page says so in one line and never computes with it.
 
-import { DataError, completeModel, modelFromMap, parseFile, unpackThumbs } from "./data.js";
+import { DataError, completeModel, modelFromMap, parseFile, timelineFrom, unpackThumbs } from "./data.js";
 
-const WHAT = { map: "the map", net: "the networks", atlas: "the atlas", thumbs: "the test digits" };
+const WHAT = { map: "the map", net: "the networks", atlas: "the atlas", thumbs: "the test digits", timeline: "the timeline" };
 
 async function fetchChecked(site, entry, kind, onRetry, early = null) {
   const url = new URL(entry.files[kind], site);
@@ -49,4 +49,13 @@ export async function loadRest(site, entry, m, S, ctx) {
 export async function loadThumbs(site, entry, S) {
   if (!S.thumbs[entry.name]) S.thumbs[entry.name] = fetchChecked(site, entry, "thumbs").then(([, f]) => unpackThumbs(f));
   return S.thumbs[entry.name];
+}
+
+/** The model's timeline (fetched when it is first opened), for the page's model `m`. */
+export async function loadTimeline(site, entry, m, S) {
+  if (!S.timelines[entry.name]) {
+    S.timelines[entry.name] = fetchChecked(site, entry, "timeline").then(([, f]) => timelineFrom(f, m));
+    S.timelines[entry.name].catch(() => { delete S.timelines[entry.name]; });  // a later open tries again
+  }
+  return S.timelines[entry.name];
 }

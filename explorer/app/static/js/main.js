@@ -9,10 +9,13 @@ import * as backprop from "./panels/backprop.js";
 import * as check from "./panels/check.js";
 import * as compare from "./panels/compare.js";
 import * as draw from "./panels/draw.js";
+import * as kl from "./panels/kl.js";
 import * as label from "./panels/label.js";
 import * as lens from "./panels/lens.js";
+import * as live from "./panels/live.js";
 import * as map from "./panels/map.js";
 import * as presenter from "./panels/presenter.js";
+import * as timeline from "./panels/timeline.js";
 import * as tools from "./panels/tools.js";
 import { h } from "./dom.js";
 import { EVENTS, STATUS, createState, parseHash, toHash } from "./state.js";
@@ -59,7 +62,7 @@ function skeleton() {
     <section class="vx-mapcol">${map.markup.map}</section>
     <section class="vx-side">${map.markup.ring}${draw.markup.pad}</section>
   </div>
-  <div class="vx-panels">${label.markup}${lens.markup}${check.markup}${draw.markup.samples}${tools.markup.prior}${map.markup.digit}${tools.markup.interp}${tools.markup.traverse}${compare.markup.table}</div>`;
+  <div class="vx-panels">${label.markup}${lens.markup}${timeline.markup}${live.markup}${kl.markup}${check.markup}${draw.markup.samples}${tools.markup.prior}${map.markup.digit}${tools.markup.interp}${tools.markup.traverse}${compare.markup.table}</div>`;
 }
 
 function makeContext(root, S, api, compute) {
@@ -68,6 +71,7 @@ function makeContext(root, S, api, compute) {
   const declared = (ev) => { if (!(ev in EVENTS)) throw new Error(`undeclared event ${ev}`); };
   const ctx = {
     root, S, $, api, compute, site: SITE,
+    clickers: {},  // slide name -> (direction) => true if the slide took the presenter's click itself
     on: (ev, fn) => { declared(ev); (listeners[ev] ||= []).push(fn); },
     emit: (ev, data) => { declared(ev); for (const fn of listeners[ev] || []) fn(data); },
     /** Show a declared status (state.js STATUS) with its details. */
@@ -131,6 +135,9 @@ async function mount(root) {
   const toolPanel = tools.mount(ctx, mapPanel);
   compare.mount(ctx).showModels(catalogue);
   const slides = presenter.mount(ctx, mapPanel);
+  const timelinePanel = timeline.mount(ctx, mapPanel);
+  kl.mount(ctx);
+  live.mount(ctx);
   ctx.on("result", () => mapPanel.drawOverlay());
   ctx.emit("catalogue", catalogue);
 
@@ -168,7 +175,7 @@ async function mount(root) {
     ctx.emit("ready", mm);
   }
   Object.assign(S.hooks, {
-    show, slides,
+    show, slides, timeline: timelinePanel, scatter: mapPanel.scatter,
     /** The page's forward passes of drawings {width, height, pixels: base64}, in its worker, one after the other
      *  (the contract test): each answer with its images as arrays, or {error, message}. */
     forwardAll: async (items) => {
@@ -185,6 +192,7 @@ async function mount(root) {
     logpx: async (drawing, opts) => (await compute.logpx(S.model, fromB64(drawing), opts)).result,
     rng,
     decodeAt: (points, lab) => mapPanel.decodeAt(points, lab),
+    ringTo: (x, y) => mapPanel.moveRing(x, y),
     /** Where a map position is on the screen (client pixels), and the plot's box [left, top, width, height]. */
     toScreen: (x, y) => { const r = $("plot").getBoundingClientRect(), T = mapPanel.scatter.T; return [r.left + T.toPx(x), r.top + T.toPy(y)]; },
     view: () => ({ ...mapPanel.scatter.view }),

@@ -27,7 +27,14 @@ export function drawOverlay(canvas, T, S) {
     c.beginPath(); path.forEach((q, i) => { const [x, y] = P(q); if (i) c.lineTo(x, y); else c.moveTo(x, y); }); c.stroke();
   });
   c.setLineDash([]);
-  if (S.cloud) {
+  if (S.ringNode && S.timeline) {  // the timeline's ring: the grid point its image is decoded at
+    const [x, y] = P(S.ringNode);
+    c.lineWidth = 2.5; c.strokeStyle = "#111"; c.strokeRect(x - 6, y - 6, 12, 12);
+    c.lineWidth = 1; c.strokeStyle = "#fff"; c.strokeRect(x - 8, y - 8, 16, 16);
+  }
+  // the drawing's q(z|x) and samples are the trained model's: not shown at an earlier moment of its training
+  const earlier = S.timeline && S.moment !== null && S.moment < S.timeline.moments.length - 1;
+  if (S.cloud && !earlier) {
     const [mx, my] = P(S.cloud.mean), pts = S.cloud.samples.map(P);
     const n = pts.length, dx = pts.map((q) => q[0] - mx), dy = pts.map((q) => q[1] - my);
     const sxx = dx.reduce((a, v) => a + v * v, 0) / n, syy = dy.reduce((a, v) => a + v * v, 0) / n;

@@ -7,6 +7,17 @@ import { ticks, tickText } from "./charts.js";
 
 const CELLS = 64;  // the hover grid: CELLS x CELLS over the data's box
 
+/** Each digit's cluster centre (the median x and y of its points): [{c, x, y}]. */
+function centresOf(xy, labels) {
+  const out = [], n = labels.length;
+  for (let c = 0; c < 10; c++) {
+    const xs = [], ys = [];
+    for (let i = 0; i < n; i++) if (labels[i] === c) { xs.push(xy[2 * i]); ys.push(xy[2 * i + 1]); }
+    if (xs.length) { const med = (v) => v.sort((a, b) => a - b)[v.length >> 1]; out.push({ c, x: med(xs), y: med(ys) }); }
+  }
+  return out;
+}
+
 export function createScatter(canvas, { colors, onHover, onClick, onView }) {
   const ctx = canvas.getContext("2d");
   const P = { xy: null, labels: null, n: 0, hidden: new Set(), names: ["x", "y"], centres: [], fontSize: 15,
@@ -29,15 +40,46 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     size: () => ({ w: P.w, h: P.h }),
   };
 
-  function sprites() {  // one pre-drawn dot per colour: drawImage of a sprite is far faster than arcs
-    const r = P.pointRadius * P.dpr, size = Math.ceil(2 * r + 2);
-    P.sprites = colors.map((c) => {
-      const s = document.createElement("canvas");
-      s.width = s.height = size;
-      const g = s.getContext("2d");
-      g.globalAlpha = 0.7; g.fillStyle = c; g.beginPath(); g.arc(size / 2, size / 2, r, 0, 2 * Math.PI); g.fill();
-      return s;
-    });
+  // Each colour's dot as coverage-weighted RGBA stamps (alpha 0.7 at the centre), blended straight into a
+  // pixel buffer of the plot: 10,000 points in a few milliseconds, so a moving map (the timeline) animates.
+  function sprites() {
+    const r = P.pointRadius * P.dpr, size = Math.ceil(2 * r + 2), c = size / 2, cover = new Float32Array(size * size);
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {  // 4 x 4 subsamples of each pixel inside the disc
+        let k = 0;
+        for (let sy = 0; sy < 4; sy++) for (let sx = 0; sx < 4; sx++) if ((x + (sx + 0.5) / 4 - c) ** 2 + (y + (sy + 0.5) / 4 - c) ** 2 <= r * r) k++;
+        cover[y * size + x] = 0.7 * k / 16;
+      }
+    }
+    P.sprites = colors.map((hex) => ({ size, cover, rgb: [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) }));
+  }
+  const BG = [0xfb, 0xfb, 0xfb], GRIDLINE = [0xe4, 0xe4, 0xe4];
+  /** The points (and the grid lines under them) into the plot's pixels: one putImageData. */
+  function drawPoints(p, tx, ty) {
+    const dpr = P.dpr, X0 = Math.round(p.l * dpr), Y0 = Math.round(p.t * dpr), W = Math.max(1, Math.round(p.w * dpr)), H = Math.max(1, Math.round(p.h * dpr));
+    if (!P.img || P.img.width !== W || P.img.height !== H) P.img = ctx.createImageData(W, H);
+    const d = P.img.data;
+    for (let i = 0; i < d.length; i += 4) { d[i] = BG[0]; d[i + 1] = BG[1]; d[i + 2] = BG[2]; d[i + 3] = 255; }
+    for (const v of tx) { const x = Math.round(T.toPx(v) * dpr) - X0; if (x >= 0 && x < W) for (let y = 0; y < H; y++) d.set(GRIDLINE, 4 * (y * W + x)); }
+    for (const v of ty) { const y = Math.round(T.toPy(v) * dpr) - Y0; if (y >= 0 && y < H) for (let x = 0; x < W; x++) d.set(GRIDLINE, 4 * (y * W + x)); }
+    const { xy, labels, n } = P, size = P.sprites[0].size, half = size / 2, cover = P.sprites[0].cover;
+    const v = P.view, sx = p.w * dpr / (v.x1 - v.x0), sy = p.h * dpr / (v.y1 - v.y0);
+    for (let i = 0; i < n; i++) {
+      const lab = labels[i];
+      if (P.hidden.has(lab)) continue;
+      const px = Math.round((xy[2 * i] - v.x0) * sx - half), py = Math.round((v.y1 - xy[2 * i + 1]) * sy - half);
+      if (px <= -size || py <= -size || px >= W || py >= H) continue;
+      const [r, g, b] = P.sprites[lab].rgb;
+      for (let yy = Math.max(0, -py); yy < size && py + yy < H; yy++) {
+        let o = 4 * ((py + yy) * W + px + Math.max(0, -px)), k = yy * size + Math.max(0, -px);
+        for (let xx = Math.max(0, -px); xx < size && px + xx < W; xx++, o += 4, k++) {
+          const a = cover[k];
+          if (a === 0) continue;
+          d[o] += (r - d[o]) * a; d[o + 1] += (g - d[o + 1]) * a; d[o + 2] += (b - d[o + 2]) * a;
+        }
+      }
+    }
+    ctx.putImageData(P.img, X0, Y0);
   }
 
   function buildGrid() {
@@ -77,33 +119,19 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     const p = plot(), dpr = P.dpr, fs = P.fontSize;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, P.w, P.h);
-    ctx.fillStyle = "#fbfbfb"; ctx.fillRect(p.l, p.t, p.w, p.h);
-    ctx.font = `${fs}px system-ui, sans-serif`; ctx.fillStyle = "#333"; ctx.strokeStyle = "#e4e4e4"; ctx.lineWidth = 1;
-    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    ctx.font = `${fs}px system-ui, sans-serif`; ctx.fillStyle = "#333";
     const tx = ticks(P.view.x0, P.view.x1, Math.max(3, Math.round(p.w / (6 * fs))));
-    for (const v of tx) {
-      const x = T.toPx(v);
-      ctx.beginPath(); ctx.moveTo(x, p.t); ctx.lineTo(x, p.t + p.h); ctx.stroke();
-      ctx.fillText(tickText(v, tx[1] - tx[0]), x, p.t + p.h + 4);
-    }
-    ctx.textAlign = "right"; ctx.textBaseline = "middle";
     const ty = ticks(P.view.y0, P.view.y1, Math.max(3, Math.round(p.h / (4 * fs))));
-    for (const v of ty) {
-      const y = T.toPy(v);
-      ctx.beginPath(); ctx.moveTo(p.l, y); ctx.lineTo(p.l + p.w, y); ctx.stroke();
-      ctx.fillText(tickText(v, ty[1] - ty[0]), p.l - 5, y);
-    }
+    drawPoints(p, tx, ty);
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    for (const v of tx) ctx.fillText(tickText(v, tx[1] - tx[0]), T.toPx(v), p.t + p.h + 4);
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (const v of ty) ctx.fillText(tickText(v, ty[1] - ty[0]), p.l - 5, T.toPy(v));
     ctx.textAlign = "center"; ctx.textBaseline = "bottom";
     ctx.fillText(P.names[0], p.l + p.w / 2, P.h - 2);
     ctx.save(); ctx.translate(fs * 0.9, p.t + p.h / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle"; ctx.fillText(P.names[1], 0, 0); ctx.restore();
     ctx.save();
     ctx.beginPath(); ctx.rect(p.l, p.t, p.w, p.h); ctx.clip();
-    const { xy, labels, n } = P, half = P.sprites[0].width / 2 / dpr, size = P.sprites[0].width / dpr;
-    for (let i = 0; i < n; i++) {
-      const c = labels[i];
-      if (P.hidden.has(c)) continue;
-      ctx.drawImage(P.sprites[c], T.toPx(xy[2 * i]) - half, T.toPy(xy[2 * i + 1]) - half, size, size);
-    }
     ctx.font = `bold ${Math.round(fs * 1.45)}px system-ui, sans-serif`; ctx.textBaseline = "middle";
     for (const { c, x, y } of P.centres) {
       if (P.hidden.has(c)) continue;
@@ -204,18 +232,43 @@ export function createScatter(canvas, { colors, onHover, onClick, onView }) {
     for (let i = 0; i < P.n; i++) { const x = xy[2 * i], y = xy[2 * i + 1]; if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; }
     const px = 0.04 * (x1 - x0), py = 0.04 * (y1 - y0);
     P.box = { x0: x0 - px, x1: x1 + px, y0: y0 - py, y1: y1 + py };
-    P.centres = [];
-    for (let c = 0; c < 10; c++) {
-      const xs = [], ys = [];
-      for (let i = 0; i < P.n; i++) if (labels[i] === c) { xs.push(xy[2 * i]); ys.push(xy[2 * i + 1]); }
-      if (xs.length) { const med = (v) => v.sort((a, b) => a - b)[v.length >> 1]; P.centres.push({ c, x: med(xs), y: med(ys) }); }
-    }
+    P.centres = centresOf(xy, labels);
     buildGrid();
     if (!keepView || !P.view) { if (!P.w) resize(); P.view = fit(P.box); }
+    draw();
+  }
+  let motion = 0;
+  /** Move the points to `to` (the same points in the same order, Float32Array 2n) over `ms` milliseconds,
+   *  eased; the view stays. Resolves with {frames, ms, done} once there (done false: another move took over). */
+  function moveTo(to, ms = 700) {
+    const id = ++motion, from = Float32Array.from(P.xy), cur = new Float32Array(to.length), t0 = performance.now();
+    const c0 = P.centres, c1 = centresOf(to, P.labels);
+    let frames = 0;
+    return new Promise((resolve) => {
+      const step = (now) => {
+        if (id !== motion) { resolve({ frames, ms: now - t0, done: false }); return; }
+        const u = ms > 0 ? Math.min(1, (now - t0) / ms) : 1, e = u < 0.5 ? 2 * u * u : 1 - 2 * (1 - u) ** 2;
+        for (let i = 0; i < cur.length; i++) cur[i] = from[i] + (to[i] - from[i]) * e;
+        P.xy = cur;
+        P.centres = c1.map((c) => { const a = c0.find((q) => q.c === c.c) || c; return { c: c.c, x: a.x + (c.x - a.x) * e, y: a.y + (c.y - a.y) * e }; });
+        draw(); frames++;
+        if (u < 1) { requestAnimationFrame(step); return; }
+        P.xy = to; P.centres = c1; buildGrid(); draw();
+        resolve({ frames, ms: now - t0, done: true });
+      };
+      requestAnimationFrame(step);
+    });
+  }
+  /** The box the view fits (double-click, "0") and the hover grid covers: [x0, x1, y0, y1] with a margin. */
+  function setBox([x0, x1, y0, y1], refit = true) {
+    const px = 0.04 * (x1 - x0), py = 0.04 * (y1 - y0);
+    P.box = { x0: x0 - px, x1: x1 + px, y0: y0 - py, y1: y1 + py };
+    buildGrid();
+    if (refit) P.view = fit(P.box);
     draw();
   }
   function setFont(px) { const old = plot(); P.fontSize = px; P.pointRadius = px >= 18 ? 3.4 : 2.6; sprites(); relayout(old); draw(); }
   function setHidden(c, hidden) { if (hidden) P.hidden.add(c); else P.hidden.delete(c); redraw(); }
 
-  return { T, setData, setFont, setHidden, reset, resize, draw, nearestAt, get view() { return P.view; }, get hidden() { return P.hidden; } };
+  return { T, setData, moveTo, setBox, setFont, setHidden, reset, resize, draw, nearestAt, get view() { return P.view; }, get hidden() { return P.hidden; }, get xy() { return P.xy; } };
 }

@@ -33,6 +33,7 @@ export const EVENTS = {
   label: "the digit the ring decodes as changed (conditional model)",
   server: "the server's state changed (ServerState)",
   presenting: "presenter mode turned on or off (boolean)",
+  moment: "the timeline's moment shown changed (its index, or null: the trained model)",
 };
 
 /** Every status the line under the toolbar can show: key -> text (from the details given). */
@@ -80,9 +81,14 @@ export function createState() {
     priorPts: null,       // prior samples on the map
     paths: null,          // interpolation paths on the map
     thumbs: {},           // name -> the test digits' thumbnails (N x 784), once fetched
+    timelines: {},        // name -> its timeline (data.js timelineFrom), once opened
+    timeline: null,       // the timeline open on the map (of the model shown), or null
+    moment: null,         // the moment of training shown (an index into timeline.moments), or null: the trained model
+    playing: false,       // the timeline is playing
+    ringNode: null,       // [x, y]: in the timeline, the grid point the ring's image is decoded at
     status: { key: "none", kind: "" },
     // test and benchmark hooks (main.js adds its functions), and the page's own timings
-    hooks: { stats: { drag: [], panel: [], compute: [], render: [], logpx: [], interpolate: [], traverse: [], mapDrawn: null, readyAt: undefined } },
+    hooks: { stats: { frames: [], drag: [], panel: [], compute: [], render: [], logpx: [], interpolate: [], traverse: [], mapDrawn: null, readyAt: undefined } },
   };
 }
 

@@ -90,7 +90,26 @@ export function mount(ctx) {
     });
   }
 
+  /** The ring in the timeline: the nearest point of the grid the timeline's decoder images are at. */
+  function ringOnGrid(tl) {
+    let best = 0, bd = Infinity;
+    for (let i = 0; i < tl.nodes; i++) {
+      const d = (tl.gridXy[2 * i] - S.ring.x) ** 2 + (tl.gridXy[2 * i + 1] - S.ring.y) ** 2;
+      if (d < bd) { bd = d; best = i; }
+    }
+    S.ringNode = [tl.gridXy[2 * best], tl.gridXy[2 * best + 1]];
+    S.ringImage = tl.image(S.moment, best);
+    paintGrey($("dragimg"), S.ringImage);
+    const mo = tl.moments[S.moment];
+    fill($("dragtxt"), [h("b", { text: "position" }), ` (${fmt(S.ring.x)}, ${fmt(S.ring.y)})`, h("br"),
+      h("span", { class: "vx-region", "data-region": "moment", text: `the decoder at step ${mo.step.toLocaleString("en")}, at the nearest point (the square) of a ${tl.gridN} × ${tl.gridN} grid on the map` })]);
+    S.hooks.ringNode = best;
+    redrawOverlay();
+  }
+
   function decodeRing(t0) {
+    if (S.timeline && S.moment !== null) { ringOnGrid(S.timeline); return; }
+    S.ringNode = null;
     const mm = m(), where = [h("b", { text: "position" }), ` (${fmt(S.ring.x)}, ${fmt(S.ring.y)})`, h("br")];
     if (!mm.ready) {  // the map is drawn; the atlas and the decoder are still on their way
       fill($("dragtxt"), [...where, h("span", { class: "vx-note", text: "the decoder is still arriving…" })]);
@@ -175,9 +194,12 @@ export function mount(ctx) {
   }
 
   function resize() { scatter.resize(); placeHandle(); redrawOverlay(); }
+  /** The map of the model shown again, its view fitted (after the timeline). */
+  function refit() { const mm = m(); scatter.setData(mm.arrays.xy.data, mm.arrays.labels.data, mm.header.map === "latent" ? ["z₁", "z₂"] : ["UMAP 1", "UMAP 2"]); }
   function setPresenting(on) { scatter.setFont(on ? 20 : 15); resize(); }
   ctx.on("model", show);
   ctx.on("ready", () => { if (S.ring) decodeRing(); });
   ctx.on("label", () => { if (S.ring) decodeRing(); });
-  return { show, drawOverlay: redrawOverlay, placeHandle, moveRing, resize, setPresenting, decodeAt, scatter };
+  ctx.on("moment", () => { if (S.ring) decodeRing(); redrawOverlay(); });
+  return { show, drawOverlay: redrawOverlay, placeHandle, moveRing, resize, setPresenting, decodeAt, scatter, refit };
 }

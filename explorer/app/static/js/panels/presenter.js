@@ -30,7 +30,11 @@ export function mount(ctx, map) {
     ctx.set("slide", valid ? n : 1);
     return valid ? null : `slide ${n} (there are ${count} slides)`;
   }
-  const step = (d) => { const count = slides().length; ctx.set("slide", ((S.slide - 1 + d + count) % count) + 1); };
+  const step = (d) => {
+    const ps = slides(), count = ps.length, here = ps[S.slide - 1], within = here && ctx.clickers[here.dataset.slide];
+    if (within && within(d)) return;  // a slide with steps of its own (the timeline's moments) takes the click
+    ctx.set("slide", ((S.slide - 1 + d + count) % count) + 1);
+  };
   ctx.on("settings", (name) => { if (name === "slide") render(); });
   ctx.on("model", () => { if (S.slide !== null && S.slide > slides().length) ctx.set("slide", slides().length); });
   $("present").addEventListener("click", () => (S.slide === null ? open(1) : ctx.set("slide", null)));
