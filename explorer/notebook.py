@@ -49,8 +49,9 @@ def launch(model: Any, name: str = "my-vae", out_dir: str | Path = "explorer-mod
 
     Parameters
     ----------
-    model : a module with the tutorial's ``encoder``/``decoder`` (Pyro's ``examples/vae/vae.py`` VAE), a
-        file saved from one (state_dict or param store), or a ``.safetensors`` checkpoint of this project
+    model : a shipped model's name (``"mnist-z2"``, as ``--checkpoint`` takes it), a ``.safetensors``
+        checkpoint of this project, a module with the tutorial's ``encoder``/``decoder`` (Pyro's
+        ``examples/vae/vae.py`` VAE), or a file saved from one (state_dict or param store)
     name : the imported model's name (files ``OUT/NAME.safetensors`` and ``OUT/NAME.atlas.npz``)
     out_dir : where an imported model is written
     data_dir : the folder holding ``MNIST/`` (the atlas needs the test digits once)
@@ -62,12 +63,19 @@ def launch(model: Any, name: str = "my-vae", out_dir: str | Path = "explorer-mod
     from explorer.app.server import create_server
     from explorer.app.startup import listen, uvicorn_config
     from explorer.atlas import atlas_path_for
+    from explorer.checkpoint import SUFFIX, resolve_checkpoint
     from explorer.importer import ImportModelError, import_file, import_module
     from explorer.registry import ModelRegistry, load_model
 
-    if isinstance(model, (str, Path)) and Path(model).suffix == ".safetensors" and atlas_path_for(Path(model)).exists():
-        ckpt = Path(model)
+    shipped = resolve_checkpoint(model) if isinstance(model, (str, Path)) else None
+    if shipped is not None and shipped.suffix == SUFFIX and shipped.exists() and atlas_path_for(shipped).exists():
+        ckpt = shipped  # a shipped model's name, as --checkpoint takes it, or a checkpoint with its atlas
     else:
+        if isinstance(model, (str, Path)) and not Path(model).exists():
+            from explorer.checkpoint import available_checkpoints
+
+            raise ImportModelError(f"{model}: no such file, nor a shipped model "
+                                   f"({', '.join(available_checkpoints())})")
         res = (import_file(model, name, out_dir, data_dir) if isinstance(model, (str, Path))
                else import_module(model, name, out_dir, data_dir))
         if res["atlas"] is None:

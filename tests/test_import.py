@@ -189,6 +189,23 @@ def test_cli_import_evaluates_builds_the_atlas_and_launch_serves_it(tmp_path, da
         s.listen()
 
 
+def test_launch_takes_a_shipped_models_name_as_the_command_line_does():
+    import json
+
+    import explorer
+
+    handle = explorer.launch("mnist-z2", show=False)
+    try:
+        with urllib.request.urlopen(handle.url + "api/models", timeout=30) as r:
+            models = json.loads(r.read())
+        assert handle.checkpoint.name == "mnist-z2.safetensors"
+        assert models["default"] == "mnist-z2" and "mnist-z16" in [m["name"] for m in models["models"]]
+    finally:
+        handle.stop()
+    with pytest.raises(Exception, match="no-such-model"):
+        explorer.launch("no-such-model", show=False)
+
+
 def test_nothing_runs_at_import_time():
     import subprocess
     import sys
