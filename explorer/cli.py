@@ -169,7 +169,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per request")
     p.add_argument("--workers", type=int, default=1,
-                   help="server processes sharing the port (each tab's newest-wins and logouts hold across them)")
+                   help="server processes on the port, run by uvicorn's own supervisor (a logout holds in all)")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:

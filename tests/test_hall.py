@@ -169,6 +169,29 @@ def test_5_half_open_requests_cannot_hold_the_server(hall):
         assert c.get("/api/models").status_code == 401  # still serving
 
 
+def test_5_the_deadlines_use_only_what_uvicorns_h11_protocol_still_has():
+    """explorer.app.connections subclasses uvicorn's h11 protocol (uvicorn has no read deadline of its own):
+    an uvicorn release that drops a member it relies on fails here, by name, before any hall notices."""
+    import inspect
+
+    from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
+
+    from explorer.app.connections import RELIES_ON, GuardedH11Protocol
+
+    source = inspect.getsource(H11Protocol) + inspect.getsource(RequestResponseCycle)
+    for kind, names in RELIES_ON.items():
+        for name in names:
+            assert f"def {name}(" in source or f"self.{name} =" in source or f"self.{name}:" in source, (
+                f"uvicorn's h11 {kind} has no {name!r} any more: explorer.app.connections needs a new way in")
+    import re
+
+    ours = inspect.getsource(GuardedH11Protocol)
+    used = {n for n in re.findall(r"self\.(\w+)", ours) if not n.startswith("_") and n != "max_connections"}
+    used |= {n for n in re.findall(r"def (\w+)\(", ours) if not n.startswith("_")}
+    assert used <= set(RELIES_ON["protocol"]), "GuardedH11Protocol uses a member RELIES_ON does not list"
+    assert set(re.findall(r"\bcycle\.(\w+)", ours)) <= set(RELIES_ON["cycle"])
+
+
 # 6. Text stays text: a hostile checkpoint's name and record reach the page as text.
 @pytest.mark.browser
 def test_6_html_in_checkpoint_names_and_records_stays_text(browser, tmp_path):

@@ -28,7 +28,8 @@ class Login:
     """Checks passwords, issues and ends sessions.
 
     A session token is ``sid.expiry.signature`` (HMAC-SHA256 with a key made at start, or given), so any
-    process that holds the key can check it; an ended session's ``sid`` is remembered until it expires.
+    process that holds the key can check it; an ended session's ``sid`` is listed until it would have
+    expired (:func:`ended_store`: this process's memory, or a SQLite file that several processes share).
     """
 
     def __init__(self, username: str, password: str, ttl: float = 12 * 3600, max_failures: int = 5,
@@ -38,7 +39,7 @@ class Login:
         self._user = username.encode()
         self.ttl, self.max_failures, self.window = ttl, max_failures, window
         self._key = key or session_key()
-        self._ended = ended if ended is not None else _Ended()  # shared by the workers under --workers N
+        self._ended = ended if ended is not None else ended_store()  # shared by processes through SQLite
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -114,6 +115,38 @@ def parse_auth(text: str | None, flag: str = "--auth") -> tuple[str, str] | None
     if not sep or not user or not password:
         raise ValueError(f"{flag} takes USER:PASSWORD (both non-empty)")
     return user, password
+
+
+def ended_store(path: str | None = None) -> _Ended | SqliteEnded:
+    """Where ended sessions are listed: the SQLite file ``path`` (default ``$EXPLORER_SESSIONS_DB``), which
+    every process that opens it shares, else this process's memory."""
+    path = path or os.environ.get("EXPLORER_SESSIONS_DB")
+    return SqliteEnded(path) if path else _Ended()
+
+
+class SqliteEnded:
+    """Ended sessions in a SQLite file (Python's ``sqlite3``): the revocation list of the signed sessions,
+    shared by every server process that opens the same file (several workers, or several servers on one
+    machine). Each entry is dropped when its session would have expired anyway, so the file stays small."""
+
+    def __init__(self, path: str, ttl: float = 13 * 3600) -> None:
+        import sqlite3
+
+        self.path, self.ttl, self._lock = path, ttl, threading.Lock()
+        self._db = sqlite3.connect(path, timeout=5.0, check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            self._db.execute("CREATE TABLE IF NOT EXISTS ended (sid TEXT PRIMARY KEY, at REAL NOT NULL)")
+
+    def add(self, sid: str) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute("DELETE FROM ended WHERE at < ?", (now - self.ttl,))
+            self._db.execute("INSERT OR REPLACE INTO ended (sid, at) VALUES (?, ?)", (sid, now))
+
+    def __contains__(self, sid: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM ended WHERE sid = ?", (sid,)).fetchone() is not None
 
 
 class _Ended:

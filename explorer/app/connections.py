@@ -4,6 +4,11 @@ A connection must send its request headers within ``HEADER_TIMEOUT`` seconds and
 ``BODY_TIMEOUT`` more, or it is closed; beyond ``max_connections`` open connections, a new one is closed
 at once. Uvicorn itself has a keep-alive timeout but no read deadline, so a few thousand half-open
 requests (one byte at a time) would otherwise hold every file descriptor.
+
+Uvicorn offers no supported hook for a read deadline, so this subclasses its h11 protocol (passed by
+uvicorn's documented ``http=`` option, an import string, so that its own workers load it too) and uses
+only the members listed in :data:`RELIES_ON`; ``tests/test_security.py`` fails at once, naming the member,
+if an uvicorn release removes one.
 """
 
 from __future__ import annotations
@@ -41,10 +46,17 @@ def connection_cap(fd_limit: int) -> int:
     return min(cap, int(os.environ.get("EXPLORER_MAX_CONNECTIONS", cap)))
 
 
+RELIES_ON = {  # what GuardedH11Protocol uses of uvicorn's H11Protocol and of its request cycle
+    "protocol": ("connection_made", "data_received", "on_response_complete", "connection_lost", "connections",
+                 "cycle", "transport", "loop"),
+    "cycle": ("response_complete", "more_body"),
+}
+
+
 class GuardedH11Protocol(H11Protocol):
     """:class:`H11Protocol` with header and body read deadlines and a cap on open connections."""
 
-    max_connections = connection_cap(1024)
+    max_connections = connection_cap(raise_fd_limit())  # each process's own open-file limit, raised at import
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._guard: asyncio.TimerHandle | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -127,7 +128,7 @@ class SameOrigin:
         await self.app(scope, receive, send)
 
 
-WORKER = ["0"]  # this process's index among the server's workers, named in every response (x-vx-worker)
+WORKER = [str(os.getpid())]  # the process that answers, named in every response (x-vx-worker)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),

@@ -118,18 +118,18 @@ def _add_login_routes(app: FastAPI, login: Login) -> None:
 
 
 def create_server(registry: ModelRegistry, auth: tuple[str, str] | None = None,
-                  on_warm: Callable[[str], None] | None = None, shared: Any = None,
+                  on_warm: Callable[[str], None] | None = None,
                   cores: int | None = None, lecturer: tuple[str, str] | None = None) -> FastAPI:
     """The app our uvicorn serves: our routes and static files first, Gradio mounted at ``/``.
 
     ``on_warm(name)`` is called when a page has drawn the map of a model whose torch model is not built
-    yet (``startup.serve`` builds it then, in the background). ``shared`` (an :class:`~explorer.app.startup.Shared`)
-    holds the state several worker processes share; ``cores`` the cores this process may compute on."""
+    yet (``startup.serve`` builds it then, in the background); ``cores``: the cores this process may
+    compute on (all of them unless several processes share the machine)."""
     from explorer.app.gradio_import import import_gradio
 
     gr = import_gradio()
-    login = Login(*auth, ended=shared.ended if shared else None) if auth else None
-    routes, middleware = server_parts(registry, login, on_warm, shared.latest if shared else None, cores, lecturer)
+    login = Login(*auth) if auth else None
+    routes, middleware = server_parts(registry, login, on_warm, cores=cores, lecturer=lecturer)
     app = FastAPI(title="VAE latent-space explorer", docs_url=None, redoc_url=None, openapi_url=None,
                   routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     return gr.mount_gradio_app(app, build_app(), path="/", auth_dependency=login.user if login else None,

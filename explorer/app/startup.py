@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
 import queue
-import signal
 import socket
 import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,15 +91,6 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-@dataclass(frozen=True)
-class Shared:
-    """What the worker processes share (made before they are forked): each tab's newest request number
-    and the ended login sessions."""
-
-    latest: Any
-    ended: Any
-
-
 def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str | None, share: bool,
           open_browser: bool, threads: int = 1, announce: Callable[[str], None] = log.info,
           workers: int = 1, lecturer: str | None = None) -> None:
@@ -141,90 +130,77 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     if share:
         sock.close()  # Gradio's launch takes the port itself
         return _serve_shared(registry, creds, host, port, builder, announce, url, lecturer_creds)
+    if workers > 1:
+        from explorer.app.asgi import Settings
+
+        settings = Settings(checkpoint=str(default.path), device=device, auth=auth, lecturer=lecturer,
+                            threads=max(1, threads), cores=max(1, (os.cpu_count() or 1) // workers))
+        return _serve_workers(settings, workers, sock, url, announce)
     try:
         import uvicorn
 
         from explorer.app.server import create_server  # imports Gradio
 
-        shared, cores = None, None
-        if workers > 1:
-            from explorer.app.shared import SharedEnded, SharedLatestRequests
-
-            shared = Shared(latest=SharedLatestRequests(), ended=SharedEnded())
-            cores = max(1, (os.cpu_count() or 1) // workers)
-        app = create_server(registry, auth=creds, on_warm=builder.request, shared=shared, cores=cores,
-                            lecturer=lecturer_creds)
+        app = create_server(registry, auth=creds, on_warm=builder.request, lecturer=lecturer_creds)
         log.info("read %s and built the page in %.2f s", default.name, time.perf_counter() - t0)
-        children = [_fork_worker(i, app, sock, builder) for i in range(1, workers)]  # before any thread starts
         server = uvicorn.Server(uvicorn_config(app))
 
         def when_started() -> None:
             while not server.started:
                 time.sleep(0.02)
-            more = f"; {workers} worker processes" if workers > 1 else ""
-            announce(f"VAE explorer ready at {url}  (model {default.name}{more}; Ctrl-C stops)")
+            announce(f"VAE explorer ready at {url}  (model {default.name}; Ctrl-C stops)")
             builder.start()
 
         threading.Thread(target=when_started, daemon=True).start()
-        try:
-            server.run(sockets=[sock])
-        finally:
-            _stop_workers(children)
+        server.run(sockets=[sock])
     finally:
         sock.close()
 
 
-def _stop_workers(children: list[int], grace: float = 5.0) -> None:
-    """SIGTERM to every worker, then SIGKILL to any still there after ``grace`` seconds; reap them all."""
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    left = set(children)
-    while left and time.monotonic() < deadline:
-        for pid in list(left):
-            with contextlib.suppress(ChildProcessError):
-                if os.waitpid(pid, os.WNOHANG)[0] == 0:
-                    continue
-            left.discard(pid)
-        time.sleep(0.05)
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+def _serve_workers(settings: Any, workers: int, sock: socket.socket, url: str,
+                   announce: Callable[[str], None]) -> None:
+    """``--workers N``: uvicorn's own multiprocess supervisor runs N processes of
+    :func:`explorer.app.asgi.create` on our listening socket; a logout holds in all of them through a
+    SQLite revocation list (``EXPLORER_SESSIONS_DB``, made here unless given) and one session key."""
+    import secrets
+    import tempfile
 
+    from uvicorn.supervisors import Multiprocess
 
-def _die_with_parent() -> None:
-    """Linux: this process gets SIGTERM when its parent dies, however the parent dies (even SIGKILL)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
+    made = None
+    if not os.environ.get("EXPLORER_SESSIONS_DB"):
+        made = tempfile.TemporaryDirectory(prefix="explorer-sessions-")
+        os.environ["EXPLORER_SESSIONS_DB"] = os.path.join(made.name, "ended.sqlite")
+    os.environ.setdefault("EXPLORER_SESSION_KEY", secrets.token_hex(32))  # one key, so all accept a session
+    os.environ.update(settings.to_env())  # the spawned workers read their settings from here
+    config = uvicorn_config("explorer.app.asgi:create", factory=True, workers=workers)
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    def when_up() -> None:
+        import urllib.error
+        import urllib.request
 
+        addr, port = sock.getsockname()[:2]
+        addr = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(addr, addr)
+        health = f"http://{f'[{addr}]' if ':' in addr else addr}:{port}/api/health"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(health, timeout=2):
+                    break
+            except urllib.error.HTTPError:  # an answer (401 behind --auth): a worker is serving
+                break
+            except OSError:
+                time.sleep(0.2)
+        announce(f"VAE explorer ready at {url}  (model {Path(settings.checkpoint).stem}; {workers} worker "
+                 "processes; Ctrl-C stops)")
 
-def _fork_worker(index: int, app: Any, sock: socket.socket, builder: ModelBuilder) -> int:
-    """A worker process serving ``app`` on the same listening socket (the kernel shares its connections
-    out); it exits with the server. Returns its pid (in the parent)."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
+    threading.Thread(target=when_up, daemon=True).start()
     try:
-        import uvicorn
-
-        from explorer.app import middleware
-
-        _die_with_parent()
-        if os.getppid() == 1:  # the parent died before the line above took effect
-            os._exit(0)
-        middleware.WORKER[0] = str(index)
-        builder.start()  # this process builds its own torch models, as the first one does
-        uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
-    except BaseException:  # a worker never returns into the parent's code
-        code = 1
+        Multiprocess(config, sockets=[sock]).run()
     finally:
-        os._exit(code)
+        sock.close()
+        if made is not None:
+            made.cleanup()
 
 
 def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: str, port: int,
@@ -257,16 +233,14 @@ def _serve_shared(registry: ModelRegistry, creds: tuple[str, str] | None, host: 
         demo.close()
 
 
-def uvicorn_config(app: Any) -> Any:
+def uvicorn_config(app: Any, **options: Any) -> Any:
     """Uvicorn as the app runs it: the h11 protocol with read deadlines and a connection cap
-    (:mod:`explorer.app.connections`), the open-file limit raised to what the system allows."""
+    (:mod:`explorer.app.connections`, which sets the cap from the open-file limit in each process).
+    ``options``: more of ``uvicorn.Config``'s own (``factory``, ``workers``)."""
     import uvicorn
 
-    from explorer.app.connections import GuardedH11Protocol, connection_cap, raise_fd_limit
-
-    GuardedH11Protocol.max_connections = connection_cap(raise_fd_limit())
-    return uvicorn.Config(app, http=GuardedH11Protocol, log_level="warning", access_log=False,
-                          timeout_keep_alive=5, timeout_graceful_shutdown=5)
+    return uvicorn.Config(app, http="explorer.app.connections:GuardedH11Protocol", log_level="warning",
+                          access_log=False, timeout_keep_alive=5, timeout_graceful_shutdown=5, **options)
 
 
 class ModelBuilder:
