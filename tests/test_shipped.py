@@ -48,10 +48,12 @@ def test_quality_bars():
     assert load_checkpoint("mnist-z50").config.hidden == (400,)
 
 
-@pytest.mark.parametrize("name", [*SHIPPED, "mnist-cvae-z16"])
+@pytest.mark.parametrize("name", [*SHIPPED, "mnist-cvae-z16", "mnist-z2-beta4", "mnist-z2-ae"])
 def test_shipped_weights_are_float16_exact_and_their_cost_is_recorded(name):
     """The page computes with the shipped weights as float16 without loss: every weight is a float16 at
-    bfloat16's precision (explorer.checkpoint.compact), and the record says what that cost on the test set."""
+    bfloat16's precision (explorer.checkpoint.compact), and the record says what that cost on the test set.
+    The autoencoder's guide scales sit at their floor (1e-3), where a rounded log-scale moves its KL (476
+    nats) most: its cost is larger, but still a hundred-thousandth of its ELBO."""
     import numpy as np
 
     from explorer.checkpoint import COMPACT_BITS, compact, is_half_exact, read_weights
@@ -62,7 +64,8 @@ def test_shipped_weights_are_float16_exact_and_their_cost_is_recorded(name):
         np.testing.assert_array_equal(compact(a), a, err_msg=key)  # compacting again changes nothing
     change = record["weights"]["compacted"]
     assert change["mantissa_bits"] == COMPACT_BITS and change["paired_seeds"] == 5
-    assert abs(change["test_elbo_change"]) < 0.01 and 0 < change["test_elbo_change_se"] < 0.001
+    bound = 0.01 if record.get("kl_weight", 1.0) else 2e-4 * abs(record["test_elbo"])
+    assert abs(change["test_elbo_change"]) < bound and 0 < change["test_elbo_change_se"] < 0.001
 
 
 def test_compact_rounds_to_nearest_even_at_the_kept_bits():
