@@ -1,19 +1,22 @@
-"""An innocent student's strokes while N clients hammer the most expensive route (log p(x), k = 5000).
+"""Fairness under hammering: an innocent student's requests while N scripts hammer one route.
 
-    python benchmarks/hammer.py [--clients 20] [--seconds 15] [--model mnist-z2]
+    python benchmarks/hammer.py [--clients 20] [--seconds 20] [--route all] [--model mnist-z2] [--runs 1]
 
-Starts the app on a free loopback port, times 30 strokes (encode) when quiet, then 30 while the
-hammering clients send log p(x) requests back to back (closed loop, ignoring Retry-After, as a hostile
-script would), and prints the innocent's p50/p95 both times, /api/health's latency under load, and how
-the hammering requests were answered. Loopback only, bounded in count and time. Nothing is asserted.
+Starts the app with a class login on a free loopback port. The innocent student logs in and sends what the
+page still asks the server for: "check with Pyro" and step 6 on a drawing (alternately, one every 2 s),
+first quiet, then while ``--clients`` scripts hammer one route back to back (closed loop, ignoring
+Retry-After, as a hostile script would): ``map.csv`` (the map as CSV), ``logpx`` (log p(x), k = 5,000),
+``step`` (step 6), ``bundle`` (the model's largest file) or ``login`` (wrong passwords). It prints, per
+route, the innocent's p50 and p95 quiet and hammered, their ratio (the target: p95 within 2x of quiet),
+and how the hammering requests were answered. Loopback only, bounded in count and time; the hammering
+clients share the server's two cores. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import socket
-import subprocess
+import statistics
 import sys
 import threading
 import time
@@ -24,67 +27,117 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import AppProcess  # noqa: E402
+
+ROUTES = ("map.csv", "logpx", "step", "bundle", "login")
+AUTH = ("class", "hall-password")
+GAP = 2.0  # s between the innocent's requests: a student presses step 6 or "check with Pyro" now and then
+
+
+def drawing() -> dict:
+    ink = np.zeros((140, 140), np.uint8)
+    ink[20:120, 60:75] = 255
+    return {"width": 140, "height": 140, "pixels": base64.b64encode(ink.tobytes()).decode(), "seed": 3}
+
+
+def logged_in(url: str, tab: str) -> httpx.Client:
+    c = httpx.Client(base_url=url, timeout=60, headers={"X-VX-Tab": tab, "Origin": url})
+    r = c.post("/login", data={"username": AUTH[0], "password": AUTH[1]})
+    if r.status_code != 303:
+        raise RuntimeError(f"login failed: {r.status_code}")
+    return c
+
+
+def innocent_requests(c: httpx.Client, model: str, n: int) -> list[float]:
+    """``n`` of the page's server requests (check with Pyro, then step 6, alternately): milliseconds each."""
+    body, z = drawing(), [[0.1 * i, -0.1 * i] for i in range(16)]
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        if i % 2:
+            r = c.post(f"/api/models/{model}/step", json={**body, "steps": 1})
+        else:
+            r = c.post(f"/api/models/{model}/check", json={**body, "z": z, "k": 16})
+        r.raise_for_status()
+        out.append((time.perf_counter() - t0) * 1000)
+        time.sleep(GAP)
+    return out
+
+
+def hammer(url: str, model: str, route: str, clients: int, seconds: float) -> tuple[Counter, list[threading.Thread]]:
+    """``clients`` threads (started) sending ``route`` back to back for ``seconds``, and the status codes
+    they get."""
+    codes: Counter = Counter()
+    stop = time.time() + seconds
+    big = None
+    if route == "bundle":  # the model's largest file, as a first visit fetches it
+        c = logged_in(url, "probe")
+        entry = next(m for m in c.get("/vx/models.json").json()["models"] if m["name"] == model)
+        big = "/vx/" + entry["files"][max(entry["bytes"], key=entry["bytes"].get)]
+        c.close()
+
+    def one(i: int) -> None:
+        body = drawing()
+        h = (httpx.Client(base_url=url, timeout=60, headers={"Origin": url}) if route == "login"
+             else logged_in(url, f"h{i}"))
+        try:
+            while time.time() < stop:
+                if route == "map.csv":
+                    r = h.get(f"/api/models/{model}/map.csv", headers={"Accept-Encoding": "identity"})
+                elif route == "logpx":
+                    r = h.post(f"/api/models/{model}/logpx", json={**body, "k": 5000})
+                elif route == "step":
+                    r = h.post(f"/api/models/{model}/step", json={**body, "steps": 1})
+                elif route == "bundle":
+                    r = h.get(big, headers={"Accept-Encoding": "identity"})
+                else:
+                    r = h.post("/login", data={"username": AUTH[0], "password": "wrong"})
+                codes[r.status_code] += 1
+        finally:
+            h.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    return codes, threads
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--route", choices=[*ROUTES, "all"], default="all")
     ap.add_argument("--model", default="mnist-z2")
+    ap.add_argument("--runs", type=int, default=1, help="runs per route (the ratios' range is over them)")
     args = ap.parse_args()
-    clients, seconds = min(args.clients, 100), min(args.seconds, 120)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = subprocess.Popen([sys.executable, "-m", "explorer", "--no-browser", "--port", str(port), "--checkpoint",
-                            args.model], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in app.stdout:
-        if line.startswith("VAE explorer ready at"):
-            break
-    url = f"http://127.0.0.1:{port}"
-    ink = np.zeros((140, 140), np.uint8)
-    ink[20:120, 60:75] = 255
-    body = {"width": 140, "height": 140, "pixels": base64.b64encode(ink.tobytes()).decode()}
+    clients, seconds = min(args.clients, 100), min(args.seconds, 60)
+    routes = ROUTES if args.route == "all" else (args.route,)
+    app = AppProcess("--checkpoint", args.model, "--auth", ":".join(AUTH))
     try:
-        innocent = httpx.Client(base_url=url, timeout=60, headers={"X-VX-Tab": "innocent"})
-
-        def strokes(n: int) -> list[float]:
-            out = []
-            for i in range(n):
-                t0 = time.perf_counter()
-                innocent.post(f"/api/models/{args.model}/encode", json={**body, "seed": i}).raise_for_status()
-                out.append((time.perf_counter() - t0) * 1000)
-                time.sleep(0.2)
-            return out
-
-        strokes(5)  # warm-up, not counted
-        quiet = strokes(30)
-        stop, codes = time.time() + seconds, Counter()
-
-        def hammer(i: int) -> None:
-            with httpx.Client(base_url=url, timeout=60, headers={"X-VX-Tab": f"h{i}"}) as h:
-                while time.time() < stop:
-                    codes[h.post(f"/api/models/{args.model}/logpx", json={**body, "k": 5000}).status_code] += 1
-
-        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(clients)]
-        for t in threads:
-            t.start()
-        time.sleep(2)
-        t0 = time.perf_counter()
-        innocent.get("/api/health").raise_for_status()
-        health = (time.perf_counter() - t0) * 1000
-        loaded = strokes(30)
-        for t in threads:
-            t.join()
-        p = lambda v, q: float(np.percentile(v, q))  # noqa: E731
-        print(f"innocent stroke, quiet:            p50 {p(quiet, 50):6.1f} ms  p95 {p(quiet, 95):6.1f} ms")
-        print(f"innocent stroke, {clients} hammering:     p50 {p(loaded, 50):6.1f} ms  p95 {p(loaded, 95):6.1f} ms"
-              f"  (x{p(loaded, 50) / p(quiet, 50):.2f} at p50)")
-        print(f"/api/health under load:            {health:.1f} ms")
-        print(f"hammering requests answered:       {dict(sorted(codes.items()))}")
+        innocent = logged_in(app.url.rstrip("/"), "innocent")
+        innocent_requests(innocent, args.model, 6)  # warm-up, not counted
+        for route in routes:
+            ratios = []
+            for _ in range(max(1, args.runs)):
+                quiet = innocent_requests(innocent, args.model, 10)
+                codes, threads = hammer(app.url.rstrip("/"), args.model, route, clients, seconds)
+                time.sleep(1.0)  # the hammering under way
+                loaded = innocent_requests(innocent, args.model, max(8, int((seconds - 2) / (GAP + 0.05))))
+                for t in threads:
+                    t.join()
+                q95, l95 = float(np.percentile(quiet, 95)), float(np.percentile(loaded, 95))
+                ratios.append(l95 / q95)
+                print(f"{route:8s} quiet p50 {np.median(quiet):6.1f} p95 {q95:6.1f} ms | {clients} hammering: "
+                      f"p50 {np.median(loaded):6.1f} p95 {l95:6.1f} ms (p95 x{l95 / q95:.2f}) | "
+                      f"hammering answered {dict(sorted(codes.items()))}", flush=True)
+                time.sleep(2.0)  # let the server drain before the next quiet measurement
+            if len(ratios) > 1:
+                print(f"{route:8s} p95 ratio over {len(ratios)} runs: median {statistics.median(ratios):.2f}, "
+                      f"range {min(ratios):.2f}-{max(ratios):.2f}")
     finally:
-        app.terminate()
-        app.wait(10)
+        app.stop()
 
 
 if __name__ == "__main__":

@@ -295,9 +295,15 @@ def test_a_refusal_is_held_so_a_script_ignoring_retry_after_slows_down():
     async def app(scope, receive, send):
         raise AssertionError("a refused request reached the app")
 
+    from fastapi.routing import APIRoute
+
+    from explorer.app.admission import admitted
+
     policy = Policy(cores=2, refusal_hold=0.2)
-    scope = {"type": "http", "path": "/api/models/mnist-z2/encode", "headers": [(b"x-vx-tab", b"tab1")],
-             "client": ("127.0.0.1", 5000)}
+    policy.declare([APIRoute("/api/models/{name}/encode", lambda name: None, methods=["POST"], **admitted("encode"))])
+    scope = {"type": "http", "method": "POST", "path": "/api/models/mnist-z2/encode",
+             "headers": [(b"x-vx-tab", b"tab1")], "client": ("127.0.0.1", 5000)}
+    assert policy.kind_of(scope) == "encode" and policy.kind_of({**scope, "path": "/api/other"}) is None
     policy.inflight[Admission.client_key(scope)] = policy.per_client  # this tab already has 3 in flight
     sent: list[dict] = []
 
@@ -312,3 +318,54 @@ def test_a_refusal_is_held_so_a_script_ignoring_retry_after_slows_down():
     held = run(main)
     assert sent[0]["status"] == 429 and (b"retry-after", b"1") in sent[0]["headers"]
     assert held >= 0.2 and policy.refused[429] == 1
+
+
+def test_every_route_of_ours_declares_its_admission_kind_and_the_origin_check_counts_first():
+    """One admission point: each of our routes says its kind where it is defined; none is matched by a
+    pattern that repeats the router. A cross-origin POST is refused before admission counts it."""
+    import asyncio
+
+    from explorer.app.admission import ADMISSION, KINDS, Admission
+    from explorer.app.auth import Login
+    from explorer.app.middleware import SameOrigin
+    from explorer.app.server import server_parts
+    from explorer.registry import ModelRegistry, load_model
+
+    registry = ModelRegistry(load_model("mnist-z2"))
+    routes, middleware = server_parts(registry, Login("u", "p"))
+    policy = next(m.kwargs["policy"] for m in middleware if m.cls is Admission)
+    ours = [r for r, _ in policy.routes]
+    assert {r.path for r in ours} >= {"/api/models/{name}/encode", "/api/live/start", "/vx/{path:path}", "/login"}
+    assert len(ours) >= 20
+    from fastapi.routing import APIRoute
+
+    from explorer.app.admission import Policy
+    from explorer.app.live_routes import Lecturer, make_live_router
+    from explorer.app.routes import make_router
+    from explorer.live import LiveTrainer
+
+    every = [*make_router(registry, lambda: None, Policy()).routes,
+             *make_live_router(LiveTrainer(), Lecturer(None, class_login=False), lambda: None).routes,
+             *(r for r in routes if isinstance(r, APIRoute))]
+    undeclared = [r.path for r in every if ADMISSION not in (r.openapi_extra or {})]
+    assert len(every) >= 24 and undeclared == []
+    assert {r.openapi_extra[ADMISSION] for r in ours} <= set(KINDS)
+    kinds = {r.path: r.openapi_extra[ADMISSION] for r in ours}
+    assert kinds["/api/models/{name}/step"] == kinds["/api/models/{name}/check"] == "heavy"
+    assert kinds["/api/models/{name}/map.csv"] == "file" and kinds["/api/models/{name}/logpx"] == "logpx"
+    order = [m.cls for m in middleware]
+    assert order.index(SameOrigin) < order.index(Admission)
+    assert policy.slots["heavy"] == 1  # Pyro's param store is global: step 6 and the check run one at a time
+
+    async def app(scope, receive, send):  # the stack below the origin check must not be reached
+        raise AssertionError("a cross-origin POST got past the origin check")
+
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/models/mnist-z2/step", "client": ("127.0.0.1", 1),
+             "headers": [(b"origin", b"http://evil.example"), (b"host", b"127.0.0.1:7860")]}
+    asyncio.run(SameOrigin(Admission(app, policy))(scope, None, send))
+    assert sent[0]["status"] == 403 and policy.counts()["refused"] == {} and not policy.inflight

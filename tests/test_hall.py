@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 import tracemalloc
@@ -143,6 +144,38 @@ def test_4_hammering_clients_are_refused_and_an_innocent_student_carries_on():
             assert time.perf_counter() - t1 < (t1 - t0) + 0.05  # computed once, then served as it is
     finally:
         app.stop()
+
+
+# 4b. Fairness on every route a script can hammer: the innocent student's server requests (check with Pyro,
+# step 6) carry on, and the hammering scripts are told to come back later. benchmarks/hammer.py prints the
+# figures against the target (p95 within 2x of quiet); this row holds a looser line, 3x the median.
+@pytest.fixture(scope="module")
+def class_app():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import hammer
+
+    app = AppProcess("--checkpoint", "mnist-z2", "--auth", ":".join(hammer.AUTH))
+    yield app, hammer
+    app.stop()
+
+
+@pytest.mark.parametrize("route", ["map.csv", "logpx", "step", "bundle", "login"])
+def test_4_every_hammered_route_leaves_the_innocent_students_requests_served(class_app, route):
+    app, hammer = class_app
+    url = app.url.rstrip("/")
+    innocent = hammer.logged_in(url, "innocent")
+    hammer.innocent_requests(innocent, "mnist-z2", 2)  # warm
+    quiet = hammer.innocent_requests(innocent, "mnist-z2", 4)
+    codes, threads = hammer.hammer(url, "mnist-z2", route, 20, 10.0)
+    time.sleep(1.0)
+    loaded = hammer.innocent_requests(innocent, "mnist-z2", 4)  # each raises unless answered 200
+    for t in threads:
+        t.join()
+    innocent.close()
+    refused = codes[429] + codes[503]
+    assert refused > 0 and set(codes) <= {200, 401, 429, 503}, codes  # the scripts were told to come back later
+    assert np.median(loaded) <= 3 * np.median(quiet) + 50, (route, quiet, loaded)
+    time.sleep(2.0)  # the server drains before the next row
 
 
 # 5. Slow clients: read deadlines and a connection cap.

@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
+from explorer.app.admission import admitted
 from explorer.data import DataMissingError
 from explorer.live import Busy, LiveSettings, LiveTrainer
 
@@ -82,12 +83,12 @@ def make_live_router(trainer: LiveTrainer, lecturer: Lecturer, require_login: Ca
         if not lecturer.check(request):
             raise HTTPException(403, f"only the lecturer can start or stop a live run ({lecturer.how()})")
 
-    @router.get("")
+    @router.get("", **admitted("free"))
     def state(request: Request) -> Response:
         out: dict[str, Any] = {"lecturer": lecturer.check(request), "how": lecturer.how(), **trainer.snapshot()}
         return Response(orjson.dumps(out), media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    @router.post("/start", dependencies=[Depends(lecturer_only)])
+    @router.post("/start", dependencies=[Depends(lecturer_only)], **admitted("free"))
     async def start(request: Request) -> Response:
         try:
             raw = orjson.loads(await request.body() or b"{}")
@@ -104,11 +105,11 @@ def make_live_router(trainer: LiveTrainer, lecturer: Lecturer, require_login: Ca
             raise HTTPException(503, f"a live run needs MNIST's training digits: {exc}") from None
         return Response(orjson.dumps(snap), media_type="application/json", status_code=202)
 
-    @router.post("/stop", dependencies=[Depends(lecturer_only)])
+    @router.post("/stop", dependencies=[Depends(lecturer_only)], **admitted("free"))
     async def stop() -> Response:
         return Response(orjson.dumps(await asyncio.to_thread(trainer.stop)), media_type="application/json")
 
-    @router.get("/stream")
+    @router.get("/stream", **admitted("free"))
     async def stream(request: Request, since: int = 0) -> StreamingResponse:
         last = request.headers.get("last-event-id", "")  # a reconnecting EventSource says what it saw
         since = max(since, int(last)) if last.isdigit() and len(last) < 16 else since

@@ -1,6 +1,7 @@
-"""ASGI middleware, outermost first: body limits, the login gate, origin checks, security headers, and
-the ``Link`` header that preloads the page's scripts. Each looks only at the request line and headers:
-none reads a body."""
+"""ASGI middleware. :func:`explorer.app.server.server_parts` stacks them, outermost first: the security
+headers (and the ``Link`` header that preloads the page's scripts), the origin check, the body limit, the
+404 of paths no route serves, the login gate, then admission (:mod:`explorer.app.admission`). Each looks
+only at the request line and headers: none reads a body."""
 
 from __future__ import annotations
 

@@ -95,26 +95,32 @@ class Site:
         if found is None:
             raise HTTPException(404, "not found")
         f, model_file = found
-        cache = "public, max-age=31536000, immutable" if f.immutable else "no-cache"
-        headers = {"Cache-Control": cache, "ETag": f.etag, "Vary": "Accept-Encoding"}
-        if path == "sw.js":
-            headers["Service-Worker-Allowed"] = "/"
-        if request.headers.get("if-none-match") == f.etag:
-            return Response(status_code=304, headers=headers)
-        data, enc = f.data, accepted_encoding(request.headers.get("accept-encoding", ""))
-        if enc and len(data) > 1024 and f.media != "image/png":
-            data = model_file.encoded(enc) if model_file else _compressed(path, f.data, enc)
-            headers["Content-Encoding"] = enc
-        return Response(data, media_type=f.media, headers=headers)
+        return file_response(f, request, path, model_file,
+                             {"Service-Worker-Allowed": "/"} if path == "sw.js" else None)
+
+
+def file_response(f: SiteFile, request: Request, key: str, model_file: Any = None,
+                  extra: dict[str, str] | None = None) -> Response:
+    """A file as the site sends it: cached for good when its name carries its hash, else revalidated by its
+    ETag (304); compressed once (per ``key`` and content) for a browser that accepts it."""
+    cache = "public, max-age=31536000, immutable" if f.immutable else "no-cache"
+    headers = {"Cache-Control": cache, "ETag": f.etag, "Vary": "Accept-Encoding", **(extra or {})}
+    if request.headers.get("if-none-match") == f.etag:
+        return Response(status_code=304, headers=headers)
+    data, enc = f.data, accepted_encoding(request.headers.get("accept-encoding", ""))
+    if enc and len(data) > 1024 and f.media != "image/png":
+        data = model_file.encoded(enc) if model_file else _compressed(key, f.data, enc)
+        headers["Content-Encoding"] = enc
+    return Response(data, media_type=f.media, headers=headers)
 
 
 @functools.lru_cache(maxsize=256)
 def _compressed(path: str, data: bytes, encoding: str) -> bytes:
-    """A small file compressed (brotli at its best, or gzip), once per path and content."""
+    """A file compressed (brotli, at its best for a small file, or gzip), once per path and content."""
     if encoding == "br":
         import brotli
 
-        return brotli.compress(data, quality=11)
+        return brotli.compress(data, quality=11 if len(data) < 512 * 1024 else 9)
     return gzip.compress(data, 9, mtime=0)
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from explorer.app.admission import BUSY, Policy
+from explorer.app.admission import Policy, admitted
 from explorer.app.batching import Batcher, Busy
 from explorer.app.schemas import (
     Bye,
@@ -35,7 +35,6 @@ from explorer.app.schemas import (
     StepRequest,
     TraverseRequest,
 )
-from explorer.app.sessions import LatestRequests
 from explorer.constants import LOGPX_K, MAX_SAMPLES, PRIOR_N
 from explorer.preprocess import BlankDrawingError
 from explorer.registry import Loaded, ModelRegistry
@@ -45,7 +44,6 @@ MAX_BATCH = {"encode": 16, "logpx": 24}  # drawings one batch takes at most
 # a waiting one whose tab has sent a newer drawing costs nothing. With 200 students a queue of 4 requests
 # refused 4-5 % of the page's log p(x), one of 24,000 samples 0.7-1.4 % (README).
 MAX_QUEUED_SAMPLES = {"logpx": 48 * LOGPX_K}
-STALE = {"stale": True, "message": "a newer drawing from this tab was already received"}
 
 
 def json_response(answer: dict[str, Any]) -> Response:
@@ -81,10 +79,11 @@ def rss_mb() -> float:
     return 0.0
 
 
-def make_router(registry: ModelRegistry, require_login: Callable, latest: LatestRequests, policy: Policy,
+def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy,
                 on_warm: Callable[[str], None] | None = None) -> APIRouter:
-    """The routes. How many computations run at once, and whose, is :mod:`explorer.app.admission`'s
-    business: it admits each request before its body is read."""
+    """The routes, each with its admission kind (:func:`explorer.app.admission.admitted`). How many run at
+    once, and whose, is :mod:`explorer.app.admission`'s business: it admits each request before its body
+    is read, and makes the refusals and the "newest wins" answers."""
     router = APIRouter(prefix="/api", dependencies=[Depends(require_login)])
 
     def model(name: str, built: bool = True) -> Loaded:
@@ -112,12 +111,12 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         """A route that takes a drawing, computed alone (step 6): newest request wins, a blank canvas is
         a message."""
         m, canvas = model(name), req.canvas()
-        if req.session and latest.is_stale(req.session, req.seq):
-            return STALE  # the newest request wins; this one costs nothing
+        if stale := policy.stale(req):
+            return stale  # the newest request wins; this one costs nothing
 
         def run() -> dict[str, Any] | JSONResponse:
-            if req.session and latest.is_stale(req.session, req.seq):
-                return STALE  # overtaken while it waited
+            if stale := policy.stale(req):
+                return stale  # overtaken while it waited
             try:
                 return compute_fn(m, canvas, req)
             except BlankDrawingError as exc:
@@ -135,8 +134,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             lanes = policy.lanes[kind]
 
             def overtaken(item: tuple[EncodeRequest, np.ndarray]) -> dict[str, Any] | None:
-                r = item[0]
-                return STALE if r.session and latest.is_stale(r.session, r.seq) else None
+                return policy.stale(item[0])
 
             def compute(items: list[tuple[EncodeRequest, np.ndarray]]) -> list[Any]:
                 # the batcher has answered the overtaken ones (newest wins): every item here is computed
@@ -155,20 +153,18 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         if not m.ready:
             m = await run_in_threadpool(model, name)  # builds the torch model (or waits for it)
         canvas = req.canvas()
-        if req.session and latest.is_stale(req.session, req.seq):
-            return STALE  # the newest request wins; this one costs nothing
+        if stale := policy.stale(req):
+            return stale  # the newest request wins; this one costs nothing
         try:
             return await batcher(m, kind).submit((req, canvas))
         except Busy:
-            await policy.refuse(503)  # counted and held as admission's refusals are
-            return JSONResponse({"detail": BUSY}, 503,
-                                headers={"Retry-After": "1"})
+            return await policy.busy()
         except BlankDrawingError as exc:
             return JSONResponse({"blank": True, "message": str(exc)})
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
-    @router.get("/models")
+    @router.get("/models", **admitted("free"))
     def models() -> dict[str, Any]:
         out = []
         for n in registry.names():
@@ -178,7 +174,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
                 out.append({"name": n, "error": str(exc)})
         return {"default": registry.default, "models": out}
 
-    @router.post("/models/{name}/warm")
+    @router.post("/models/{name}/warm", **admitted("free"))
     def warm(name: str) -> dict[str, Any]:
         """A page has drawn this model's map and will send drawings next: build its torch model now
         (in the background when ``on_warm`` is given) and answer once it is ready (503 if it cannot be)."""
@@ -188,15 +184,15 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
         model(name)  # waits for the build (or builds it here)
         return {"name": m.name, "ready": True}
 
-    @router.post("/models/{name}/encode")
+    @router.post("/models/{name}/encode", **admitted("encode"))
     async def encode(name: str, req: EncodeRequest) -> Any:
         return await batched_route(name, req, "encode")
 
-    @router.post("/models/{name}/logpx")
+    @router.post("/models/{name}/logpx", **admitted("logpx"))
     async def logpx(name: str, req: LogPxRequest) -> Any:
         return await batched_route(name, req, "logpx")
 
-    @router.post("/models/{name}/step")
+    @router.post("/models/{name}/step", **admitted("heavy"))
     def step(name: str, req: StepRequest) -> Any:
         """Step 6: Adam steps of Pyro's SVI on a copy of the model, for this drawing (the model served
         to everyone is never changed)."""
@@ -206,7 +202,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             m, c, steps=r.steps, lr=r.lr, seed=r.seed, estimator=r.estimator,
             label=r.label if not m.config.labels or r.label is not None else 0))
 
-    @router.post("/models/{name}/check")
+    @router.post("/models/{name}/check", **admitted("heavy"))
     def check(name: str, req: CheckRequest) -> Any:
         """"Check with Pyro": Pyro's Trace_ELBO (or TraceMeanField_ELBO) on this drawing at the page's z."""
         from explorer.pyro_check import pyro_check
@@ -215,46 +211,51 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             raise HTTPException(422, "z: each row holds at most 512 numbers")
         return drawing_route(name, req, lambda m, c, r: pyro_check(m, c, r.z, r.estimator, r.label))
 
-    @router.post("/models/{name}/interpolate")
+    @router.post("/models/{name}/interpolate", **admitted("light"))
     def interpolate(name: str, req: InterpolateRequest) -> dict[str, Any]:
         return computed(_tools().interpolate, model(name), req.a, req.b, req.n, req.label)
 
-    @router.post("/models/{name}/traverse")
+    @router.post("/models/{name}/traverse", **admitted("light"))
     def traverse(name: str, req: TraverseRequest) -> dict[str, Any]:
         return computed(_tools().traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
 
-    @router.get("/models/{name}/map.csv")
-    def map_csv(name: str) -> Response:
-        m = model(name, built=False)
-        text = m.cached("map.csv", lambda: _tools().map_csv(m))  # never changes: made once
-        return Response(text, media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{m.name}-map.csv"'})
+    @router.get("/models/{name}/map.csv", **admitted("file"))
+    def map_csv(name: str, request: Request) -> Response:
+        """The map as CSV: a file made once per model and sent as the site's files are (compressed once,
+        revalidated by its ETag), under admission's file limits."""
+        from explorer.app.page import file_response
+        from explorer.app.site import SiteFile
 
-    @router.post("/bye")
+        m = model(name, built=False)
+        f = m.cached("map.csv", lambda: SiteFile(_tools().map_csv(m).encode(), "text/csv; charset=utf-8", False))
+        return file_response(f, request, f"{m.name}/map.csv",
+                             extra={"Content-Disposition": f'attachment; filename="{m.name}-map.csv"'})
+
+    @router.post("/bye", **admitted("free"))
     def bye(req: Bye) -> dict[str, bool]:
         """A tab closing: forget its state now rather than when it expires."""
-        latest.forget(req.session)
+        policy.latest.forget(req.session)
         return {"ok": True}
 
-    @router.get("/health")
+    @router.get("/health", **admitted("free"))
     async def health() -> dict[str, Any]:  # on the event loop: it answers even when every worker thread is busy
         torch = sys.modules.get("torch")  # the CPU kernels torch chose, once it is loaded
         kernels = torch.backends.cpu.get_cpu_capability() if torch is not None else None
-        return {"ok": True, "sessions": latest.live(), "models_loaded": registry.loaded(),
+        return {"ok": True, "sessions": policy.latest.live(), "models_loaded": registry.loaded(),
                 "devices": registry.devices(), "cpu_kernels": kernels, "rss_mb": round(rss_mb(), 1),
                 "admission": policy.counts()}
 
-    @router.get("/models/{name}/prior")
+    @router.get("/models/{name}/prior", **admitted("light"))
     def prior(name: str, n: int = Query(default=PRIOR_N, ge=1, le=MAX_SAMPLES),
               seed: int = Query(default=0, ge=0, le=2**31 - 1),
               label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
         return computed(_inference().prior_samples, model(name), n, seed, label)
 
-    @router.get("/models/{name}/decode")
+    @router.get("/models/{name}/decode", **admitted("light"))
     def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
         return computed(_inference().decode_point, model(name), x, y, label)
 
-    @router.get("/models/{name}/digit/{index}")
+    @router.get("/models/{name}/digit/{index}", **admitted("lookup"))
     async def digit(name: str, index: int) -> dict[str, Any]:
         """A hover: a lookup, answered on the event loop (no thread, no compute slot) once the model's
         reconstructions are made."""
@@ -263,7 +264,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, latest: Latest
             return await run_in_threadpool(computed, _inference().digit_info, model(name), index)
         return computed(_inference().digit_info, m, index)
 
-    @router.get("/batches")
+    @router.get("/batches", **admitted("free"))
     async def batches() -> dict[str, Any]:
         """How the drawings were batched, per model and kind (for the load tool and the tests)."""
         return {f"{name}/{kind}": b.stats() for (name, kind), b in batchers.items()}

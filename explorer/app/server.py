@@ -17,14 +17,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from explorer.app.admission import Admission, Policy
+from explorer.app.admission import Admission, Policy, admitted
 from explorer.app.auth import COOKIE, Login
 from explorer.app.live_routes import Lecturer, make_live_router
 from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHeaders, Unrouted
 from explorer.app.page import Site, build_app, login_page, logout_page, page_head, preload_links, serve_login_css
 from explorer.app.routes import make_router
 from explorer.app.schemas import MAX_REQUEST_BYTES
-from explorer.app.sessions import LatestRequests
 from explorer.live import LiveTrainer
 from explorer.registry import ModelRegistry
 
@@ -51,25 +50,29 @@ def server_parts(registry: ModelRegistry, login: Login | None, on_warm: Callable
             raise HTTPException(401, "log in first")
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # only to collect the routes
-    policy = Policy(cores=cores)
-    app.include_router(make_router(registry, require_login, latest or LatestRequests(), policy, on_warm))
-    trainer = LiveTrainer(device=registry.device)
-    app.include_router(make_live_router(trainer, Lecturer(lecturer, class_login=login is not None), require_login))
+    policy = Policy(cores=cores, latest=latest)
+    routers = [make_router(registry, require_login, policy, on_warm),
+               make_live_router(LiveTrainer(device=registry.device), Lecturer(lecturer, class_login=login is not None),
+                                require_login)]
+    for router in routers:
+        app.include_router(router)
     site = Site(registry)
-    app.add_api_route("/vx/login.css", serve_login_css, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/vx/login.css", serve_login_css, methods=["GET"], include_in_schema=False, **admitted("file"))
     for path in ("/vx/{path:path}", "/sw.js", "/manifest.webmanifest"):
-        app.add_api_route(path, _site_route(site), methods=["GET"], include_in_schema=False)
+        app.add_api_route(path, _site_route(site), methods=["GET"], include_in_schema=False, **admitted("file"))
     if login is not None:
-        _add_login_routes(app, login)
+        _add_login_routes(app, login, policy)
+    # each route's admission kind, as it declared it (an APIRouter's routes carry their full paths)
+    policy.declare([*routers[0].routes, *routers[1].routes, *app.router.routes])
     # Behind a login the page's address answers with the login form: nothing to preload then.
     preload = None if login is not None else preload_links(registry)
-    middleware = [
+    middleware = [  # outermost first: nothing is counted or read before the origin check and the login gate
         Middleware(SecurityHeaders, preload=preload),
+        Middleware(SameOrigin),
         Middleware(BodyLimit, limit=MAX_REQUEST_BYTES),
         Middleware(Unrouted),
         Middleware(LoginGate, login=login),
         Middleware(Admission, policy=policy),
-        Middleware(SameOrigin),
         # Our own (empty) CORS policy: no other origin may read any route; Gradio then adds none of its own.
         Middleware(CORSMiddleware, allow_origins=[]),
     ]
@@ -83,16 +86,17 @@ def _site_route(site: Site) -> Callable:
     return serve
 
 
-def _add_login_routes(app: FastAPI, login: Login) -> None:
-    @app.get("/login", include_in_schema=False)
+def _add_login_routes(app: FastAPI, login: Login, policy: Policy) -> None:
+    @app.get("/login", include_in_schema=False, **admitted("file"))
     def login_form() -> HTMLResponse:
         return HTMLResponse(login_page())
 
-    @app.post("/login", include_in_schema=False)
+    @app.post("/login", include_in_schema=False, **admitted("free"))
     async def login_submit(request: Request) -> Response:
         client = request.client.host if request.client else "?"
         wait = login.retry_after(client)
         if wait:
+            await policy.refuse(429)  # counted and held as admission's refusals are: a script slows down
             return HTMLResponse(login_page(f"Too many wrong passwords: try again in {wait} s."), 429,
                                 headers={"Retry-After": str(wait)})
         form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
@@ -105,11 +109,11 @@ def _add_login_routes(app: FastAPI, login: Login) -> None:
         login.failed(client)
         return HTMLResponse(login_page("Wrong user or password."), 401)
 
-    @app.get("/logout", include_in_schema=False)
+    @app.get("/logout", include_in_schema=False, **admitted("file"))
     def logout_form() -> HTMLResponse:
         return HTMLResponse(logout_page())  # a link can't log anyone out: the form POSTs, same origin only
 
-    @app.post("/logout", include_in_schema=False)
+    @app.post("/logout", include_in_schema=False, **admitted("free"))
     def logout(request: Request) -> Response:
         login.end(request.cookies.get(COOKIE))  # this browser's session only
         r = RedirectResponse("/login", status_code=303)
