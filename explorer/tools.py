@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.inference import label_onehot
+from explorer.decoding import label_onehot
 from explorer.registry import Loaded
 from explorer.wire import b64, to_u8, values
 

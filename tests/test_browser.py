@@ -258,7 +258,7 @@ def test_lens_numbers_on_the_page_match_python(page):
 
 
 def test_prior_toggle_overlays_samples_as_python_draws_them(page):
-    from explorer.inference import prior_samples
+    from explorer.decoding import prior_samples
     from explorer.registry import load_model
 
     page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)

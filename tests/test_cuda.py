@@ -19,7 +19,8 @@ from pyro.infer import SVI
 from explorer.backprop import adam_steps
 from explorer.checkpoint import load_checkpoint
 from explorer.config import ModelConfig, TrainConfig
-from explorer.inference import Drawing, decode_point, encode_drawing, encode_drawings, log_px_drawing, prior_samples
+from explorer.decoding import decode_point, prior_samples
+from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing
 from explorer.preprocess import to_mnist
 from explorer.registry import load_model
 from explorer.svi import make_elbo

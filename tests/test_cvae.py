@@ -112,7 +112,7 @@ def test_encode_drawing_with_label_matches_pyro(cvae):
 
 
 def test_decoding_needs_a_label_for_the_conditional_model(cvae):
-    from explorer.inference import decode_point
+    from explorer.decoding import decode_point
 
     with pytest.raises(ValueError, match="label"):
         decode_point(cvae, 0.0, 0.0)

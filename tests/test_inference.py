@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from explorer.app.bundle import KINDS, build_file, read_container
+from explorer.decoding import decode_point, digit_info
 from explorer.elbo import kl_per_dim, log_bernoulli
-from explorer.inference import decode_point, digit_info, encode_drawing
+from explorer.inference import encode_drawing
 from explorer.preprocess import BlankDrawingError, to_mnist
 from explorer.registry import load_model
 from explorer.wire import b64

@@ -7,7 +7,8 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
-from explorer.inference import encode_drawing, log_px_drawing, prior_samples
+from explorer.decoding import prior_samples
+from explorer.inference import encode_drawing, log_px_drawing
 from explorer.preprocess import to_mnist
 from explorer.registry import load_model
 

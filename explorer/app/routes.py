@@ -61,6 +61,12 @@ def _inference():
     return inference
 
 
+def _decoding():
+    from explorer import decoding
+
+    return decoding
+
+
 def _tools():
     from explorer import tools
 
@@ -249,11 +255,11 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
     def prior(name: str, n: int = Query(default=PRIOR_N, ge=1, le=MAX_SAMPLES),
               seed: int = Query(default=0, ge=0, le=2**31 - 1),
               label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
-        return computed(_inference().prior_samples, model(name), n, seed, label)
+        return computed(_decoding().prior_samples, model(name), n, seed, label)
 
     @router.get("/models/{name}/decode", **admitted("light"))
     def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
-        return computed(_inference().decode_point, model(name), x, y, label)
+        return computed(_decoding().decode_point, model(name), x, y, label)
 
     @router.get("/models/{name}/digit/{index}", **admitted("lookup"))
     async def digit(name: str, index: int) -> dict[str, Any]:
@@ -261,8 +267,8 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
         reconstructions are made."""
         m = model(name, built=False)
         if not m.ready or not m.has("reconstructions"):
-            return await run_in_threadpool(computed, _inference().digit_info, model(name), index)
-        return computed(_inference().digit_info, m, index)
+            return await run_in_threadpool(computed, _decoding().digit_info, model(name), index)
+        return computed(_decoding().digit_info, m, index)
 
     @router.get("/batches", **admitted("free"))
     async def batches() -> dict[str, Any]:

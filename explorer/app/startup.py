@@ -282,11 +282,11 @@ class ModelBuilder:
         try:
             m = self.registry.get(name)
             vae = m.ckpt.vae
-            from explorer import inference, tools  # noqa: F401 -- imported here, not on a first request
+            from explorer import decoding, inference, tools  # noqa: F401 -- imported here, not on a first request
 
             stroke = np.pad(np.full((40, 8), 255, np.uint8), 20)  # a "1": warms a drawing's code path
             inference.encode_drawing(m, stroke, k=2, label=0 if m.config.labels else None)
-            inference.reconstructions(m)  # every test digit's reconstruction, for hovers
+            decoding.reconstructions(m)  # every test digit's reconstruction, for hovers
         except Exception as exc:
             log.error("cannot build model %s: %s", name, exc)
             return
