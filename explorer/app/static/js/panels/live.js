@@ -51,7 +51,9 @@ export function mount(ctx) {
   function curves() {
     const box = $("live-curves"), us = live.updates.filter((u) => u.elbo !== undefined);
     if (us.length < 2) { fill(box, us.length ? [] : empty("No run yet.")); return; }
-    const xs = us.map((u) => u.step), f = frame(box, { aspect: 0.1, maxHeight: 200, minLines: 7 }), w = Math.max(150, Math.floor(f.w / 2) - 10);
+    const cols = box.clientWidth > 480 ? 2 : 1;  // each curve drawn at its shown size
+    box.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
+    const xs = us.map((u) => u.step), f = frame(box, { aspect: 0.1, maxHeight: 200, minLines: 7 }), w = Math.max(150, Math.floor(f.w / cols) - 10);
     const ends = ["step 0", `${(us[us.length - 1].steps || xs[xs.length - 1]).toLocaleString("en")}`];
     fill(box, CURVES.map(([key, title]) => h("figure", { class: "vx-tl-curve", "data-curve": key },
       curve(us.map((u) => u[key]), xs, { w, h: Math.round(Math.max(7 * f.fs, w * 0.5)), fs: f.fs, title, current: us.length - 1, ends,

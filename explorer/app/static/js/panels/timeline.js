@@ -25,7 +25,7 @@ export const markup = `
 
 const CURVES = [
   ["elbo", "test ELBO (nats)"],
-  ["recon", "reconstruction E[log p(x|z)]"],
+  ["recon", "reconstruction"],
   ["kl", "KL(q(z|x) ‖ p(z))"],
   ["active", "active dimensions"],
 ];
@@ -60,7 +60,9 @@ export function mount(ctx, map) {
   function curves() {
     const tl = S.timeline, box = $("tl-curves");
     if (!tl) { fill(box, []); return; }
-    const xs = tl.moments.map((m) => Math.log10(1 + m.step)), cols = box.clientWidth > 700 ? 4 : 2;
+    const xs = tl.moments.map((m) => Math.log10(1 + m.step));
+    const cols = box.clientWidth > 700 ? 4 : box.clientWidth > 480 ? 2 : 1;  // each curve drawn at its shown size
+    box.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
     const f = frame(box, { aspect: 0.1, maxHeight: 200, minLines: 8 }), w = Math.max(150, Math.floor(f.w / cols) - 12);
     const ends = ["step 0", `${tl.moments[tl.moments.length - 1].step.toLocaleString("en")} (log scale)`];
     fill(box, CURVES.map(([key, title]) => h("figure", { class: "vx-tl-curve", "data-curve": key },
