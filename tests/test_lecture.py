@@ -64,7 +64,16 @@ def test_presenter_mode_fits_a_projector_and_steps_with_a_clicker(browser, app_s
         assert m["x"] + m["width"] <= slide["l"] + 1 and m["y"] + m["height"] <= h  # side by side, on screen
         least, where = pg.evaluate(SMALLEST_TEXT, pg.locator(".vx-shown").element_handle())
         assert least >= 17.5, f"{name}: {where} is {least:.1f} px"
-        pg.keyboard.press(["PageDown", "ArrowRight", "Space"][i % 3])
+        key = ["PageDown", "ArrowRight", "Space"][i % 3]
+        pg.keyboard.press(key)
+        presses, seen = 1, set()
+        while "watch it learn" in name and pg.locator("[data-vx=panelname]").inner_text() == name and presses < 60:
+            seen.add(pg.evaluate("window.vx.moment"))  # on this slide the clicker steps through the moments first
+            pg.keyboard.press(key)
+            presses += 1
+        if "watch it learn" in name:  # every moment, in turn, then the next slide
+            got = sorted(seen - {None})
+            assert len(got) >= 10 and got == list(range(got[0], got[-1] + 1)) and got[0] <= 1, seen
     assert pg.locator("[data-vx=panelname]").inner_text().startswith(f"1/{n}")  # round the loop
     pg.keyboard.press("PageUp")
     assert pg.locator("[data-vx=panelname]").inner_text().startswith(f"{n}/{n}")

@@ -96,18 +96,22 @@ export function mount(ctx, map) {
     return moved;
   }
 
+  let pending = null;  // the model whose timeline is being fetched: asking again meanwhile waits for it
   async function open(at = 0) {
-    const e = entry(), m = ctx.model(), mine = ++seq;
-    if (!e || !e.files.timeline || S.timeline) return;
+    const e = entry(), m = ctx.model();
+    if (!e || !e.files.timeline || S.timeline || pending === e.name) return;
+    const mine = ++seq;
     $("tl-open").disabled = true;
     fill($("tl-note"), empty("fetching the timeline…"));
     let tl;
+    pending = e.name;
     try { tl = await loadTimeline(ctx.site, e, m, S); } catch (err) {
       $("tl-open").disabled = false;
       fill($("tl-note"), []);
       ctx.status("failed", { what: "the timeline could not be opened", why: err.message }, "error");
       return;
     }
+    finally { if (pending === e.name) pending = null; }
     $("tl-open").disabled = false;
     if (mine !== seq || S.model !== e.name) return;
     S.timeline = tl;
