@@ -211,27 +211,38 @@ def save_atlas(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) 
     return path
 
 
+def read_npz(path: Path, max_bytes: int, names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], Any]:
+    """An ``.npz`` this tool wrote (an atlas, snapshots, a timeline): its size once decompressed is checked
+    first, from the sizes the zip stores, then its arrays (``names``, or all) and its JSON ``meta`` are
+    read; it is never unpickled. Raises :class:`ValueError` saying why (too large; unreadable: corrupted,
+    truncated, or a pickle; an array missing): the caller names the kind of file."""
+    try:
+        with zipfile.ZipFile(path) as zf:  # sizes as stored, before anything is decompressed
+            total = sum(i.file_size for i in zf.infolist())
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"not readable (corrupted, truncated, or a pickle, which is never loaded): {exc}") from None
+    if total > max_bytes:
+        raise ValueError(f"would decompress to {total} bytes (more than {max_bytes}); refused")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in (names or [n for n in npz.files if n != "meta"])}
+            meta = json.loads(str(npz["meta"]))
+    except KeyError as exc:
+        raise ValueError(f"lacks the array {exc}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, RecursionError) as exc:
+        raise ValueError(f"not readable (corrupted, truncated, or a pickle, which is never loaded): {exc}") from None
+    return arrays, meta
+
+
 def load_atlas(path: str | os.PathLike[str], weights_sha256: str | None = None) -> Atlas:
     """Load an atlas (never unpickles); with ``weights_sha256``, check it was built for those weights."""
     path = Path(path)
     if not path.is_file():
         raise AtlasError(f"{path}: no atlas file; build it with `python -m explorer atlas CHECKPOINT`")
     try:
-        with zipfile.ZipFile(path) as zf:  # sizes as stored, before anything is decompressed
-            total = sum(i.file_size for i in zf.infolist())
-        if total > MAX_ATLAS_BYTES:
-            raise AtlasError(f"{path}: would decompress to {total} bytes (more than {MAX_ATLAS_BYTES}); refused")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ARRAYS}
-            meta = json.loads(str(npz["meta"]))
-    except KeyError as exc:
-        raise AtlasError(f"{path}: atlas lacks the array {exc}; rebuild it") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, RecursionError) as exc:
-        if isinstance(exc, AtlasError):
-            raise
-        raise AtlasError(
-            f"{path}: not a readable atlas (corrupted, truncated, or a pickle, which is never loaded): {exc}"
-        ) from None
+        arrays, meta = read_npz(path, MAX_ATLAS_BYTES, ARRAYS)
+    except ValueError as exc:
+        raise AtlasError(f"{path}: {exc}{'; rebuild it' if 'lacks' in str(exc) else ''}") from None
     if not isinstance(meta, dict):
         raise AtlasError(f"{path}: its meta is a JSON {type(meta).__name__}, not an object; rebuild it")
     if meta.get("format") != FORMAT:

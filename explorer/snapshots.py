@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from explorer.atlas import read_npz
 from explorer.checkpoint import compact
 from explorer.constants import ACTIVE_KL
 from explorer.elbo import kl_per_dim, log_bernoulli
@@ -167,18 +167,9 @@ def load_snapshots(path: str | os.PathLike[str], weights_sha256: str | None = No
     if not path.is_file():
         raise SnapshotError(f"{path}: no snapshots; train with `python -m explorer train ... --snapshots N`")
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-        if total > MAX_SNAPSHOT_BYTES:
-            raise SnapshotError(f"{path}: would decompress to {total} bytes (more than {MAX_SNAPSHOT_BYTES}); refused")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files if k != "meta"}
-            meta = json.loads(str(npz["meta"]))
-    except SnapshotError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, RecursionError) as exc:
-        raise SnapshotError(f"{path}: not a readable snapshot file (truncated, corrupted, or a pickle, which is "
-                            f"never loaded): {type(exc).__name__}") from None
+        arrays, meta = read_npz(path, MAX_SNAPSHOT_BYTES)
+    except ValueError as exc:
+        raise SnapshotError(f"{path}: not a readable snapshot file: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SnapshotError(f"{path}: not a snapshot file of this tool (format {FORMAT!r} expected)")
     if weights_sha256 is not None and meta.get("weights_sha256") != weights_sha256:

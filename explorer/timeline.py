@@ -10,7 +10,6 @@ weights it was built for. :mod:`explorer.timeline_build` writes it (``atlas NAME
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,21 +32,13 @@ def timeline_path_for(checkpoint_path: Path) -> Path:
 def load_timeline(path: str | os.PathLike[str],
                   weights_sha256: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """A timeline's arrays and meta (never unpickles); with ``weights_sha256``, checked against the weights."""
-    import zipfile
+    from explorer.atlas import read_npz
 
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-        if total > MAX_TIMELINE_BYTES:
-            raise TimelineError(f"{path}: would decompress to {total} bytes (more than {MAX_TIMELINE_BYTES}); refused")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files if k != "meta"}
-            meta = json.loads(str(npz["meta"]))
-    except TimelineError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, RecursionError, zipfile.BadZipFile) as exc:
-        raise TimelineError(f"{path}: not a readable timeline ({type(exc).__name__}); rebuild it with "
+        arrays, meta = read_npz(path, MAX_TIMELINE_BYTES)
+    except ValueError as exc:
+        raise TimelineError(f"{path}: not a readable timeline ({exc}); rebuild it with "
                             "`python -m explorer atlas NAME --timeline`") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise TimelineError(f"{path}: not a timeline of this tool")
