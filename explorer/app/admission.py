@@ -14,7 +14,8 @@ and the tab it names) may have at most ``per_client`` requests of the computing 
   :data:`explorer.svi.PYRO_LOCK`, serialises them, so one slot is the truth), a short queue;
 - ``light``: the tools and the Python reference routes, ``cores`` slots;
 - ``lookup``: hovers, answered on the event loop, bounded per client only;
-- ``file``: what is sent as it is (the page's files, the models' files, ``map.csv``, the login form);
+- ``file``: what is sent as it is (the page's files, the models' files, ``map.csv``, the login form),
+  throttled to :data:`FILE_BYTES_PER_S` in all (a file waits while the budget is spent);
 - ``free``: the model list, the health check, a tab's goodbye, the login itself (its own limit counts
   wrong passwords).
 
@@ -218,13 +219,19 @@ class Admission:
             p.refused_client(self.rate_key(scope, client))
             return await self._refuse(send, 429, "Pyro's steps and checks come at most one every two seconds: "
                                       "try again in a moment", retry_after=round(1 / HEAVY_RATE))
-        if kind == "file":
-            bucket = p.buckets["file"]
-            if not bucket.ready():
-                return await self._refuse(send, 503, BUSY)
-            send = _counting(send, bucket)
         if kind in p.queue_cap and p.waiting[kind] >= p.queue_cap[kind]:
             return await self._refuse(send, 503, BUSY)
+        if kind == "file":  # throttled, not refused: a file waits its turn while the budget is spent
+            bucket, deadline = p.buckets["file"], time.monotonic() + p.wait_timeout
+            p.waiting[kind] += 1
+            try:
+                while not bucket.ready():
+                    if time.monotonic() > deadline:
+                        return await self._refuse(send, 503, BUSY, retry_after=2)
+                    await asyncio.sleep(0.02)
+            finally:
+                p.waiting[kind] -= 1
+            send = _counting(send, bucket)
         p.inflight[client] += 1
         try:
             if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
