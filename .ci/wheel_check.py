@@ -101,10 +101,14 @@ def _check(work: Path) -> int:
             with urllib.request.urlopen(base + path, timeout=60) as r:
                 assert r.status == 200, path
         assert f"/vx/app/{site['app']}/js/main.js" in page
-        if names != ["mnist-cvae-z16", "mnist-z16", "mnist-z2", "mnist-z50"] or any("error" in m for m in models):
-            print("wheel check FAILED:", models)
+        shipped = ["mnist-cvae-z16", "mnist-z16", "mnist-z2", "mnist-z2-ae", "mnist-z2-beta4", "mnist-z50"]
+        timelines = sorted(e["name"] for e in site["models"] if "timeline" in e.get("files", {}))
+        if names != shipped or any("error" in m for m in models) or \
+                timelines != ["mnist-z16", "mnist-z2", "mnist-z2-ae", "mnist-z2-beta4"]:
+            print("wheel check FAILED:", names, timelines, models)
             return 1
-        print("wheel check passed: 4 models served from a wheel install started in another folder")
+        print(f"wheel check passed: {len(shipped)} models ({len(timelines)} with timelines) served from a wheel "
+              "install started in another folder")
         return 0
     finally:
         app.terminate()
