@@ -194,7 +194,7 @@ class Admission:
         return f"{base}/{tab}" if _TAB.match(tab) else base
 
     @staticmethod
-    def rate_key(scope: dict, client: str) -> str:
+    def rate_key(client: str) -> str:
         """Whose rate: the login session (all its tabs), else the address and tab (a classroom behind one
         address is not one student)."""
         return client.split("/")[0] if client.startswith("s:") else client
@@ -210,13 +210,14 @@ class Admission:
             return await self.app(scope, receive, send)
         p = self.p
         client = self.client_key(scope)
+        who = self.rate_key(client)  # whose rate and penalty: made once per request
         if kind == "file":
             client = "file/" + client
         if p.inflight[client] >= (FILE_PER_CLIENT if kind == "file" else 1 if kind == "heavy" else p.per_client):
-            p.refused_client(self.rate_key(scope, client))
+            p.refused_client(who)
             return await self._refuse(send, 429, "too many requests from this tab at once: wait for the answers")
-        if kind == "heavy" and not p.heavy_allowed(self.rate_key(scope, client)):
-            p.refused_client(self.rate_key(scope, client))
+        if kind == "heavy" and not p.heavy_allowed(who):
+            p.refused_client(who)
             return await self._refuse(send, 429, "Pyro's steps and checks come at most one every two seconds: "
                                       "try again in a moment", retry_after=round(1 / HEAVY_RATE))
         if kind in p.queue_cap and p.waiting[kind] >= p.queue_cap[kind]:
@@ -240,7 +241,7 @@ class Admission:
                     return await self.app(scope, receive, send)
                 finally:
                     p.waiting[kind] -= 1
-            await self._in_slot(kind, scope, receive, send)
+            await self._in_slot(kind, who, scope, receive, send)
         finally:
             p.inflight[client] -= 1
             if p.inflight[client] <= 0:
@@ -251,13 +252,12 @@ class Admission:
         await self.p.refuse(status)
         await respond(send, status, detail, [(b"retry-after", str(retry_after).encode())])
 
-    async def _in_slot(self, kind: str, scope: dict, receive: Callable, send: Callable) -> None:
+    async def _in_slot(self, kind: str, who: str, scope: dict, receive: Callable, send: Callable) -> None:
         """Wait for one of ``kind``'s slots (a 503 after ``wait_timeout``), then run the request in it."""
         p, sem = self.p, self._semaphore(kind)
         p.waiting[kind] += 1
         try:
-            await asyncio.wait_for(sem.acquire(p.penalised(self.rate_key(scope, self.client_key(scope)))),
-                                   p.wait_timeout)
+            await asyncio.wait_for(sem.acquire(p.penalised(who)), p.wait_timeout)
         except TimeoutError:
             return await self._refuse(send, 503, BUSY, retry_after=2)
         finally:
