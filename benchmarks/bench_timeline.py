@@ -36,11 +36,11 @@ def spread(values: list[float]) -> str:
 def snapshot_cost(name: str, takes: int = 5) -> None:
     import torch
 
-    from explorer.data import load_mnist
-    from explorer.registry import load_model
-    from explorer.snapshots import Recorder
+    from explorer.store.registry import read_served_model
+    from explorer.store.snapshots import Recorder
+    from explorer.vae.data import load_mnist
 
-    m = load_model(name)
+    m = read_served_model(name)
     vae = m.ckpt.vae
     test = load_mnist(False)
     rec = Recorder(12, 1000, test.images, None, 100, 0)
@@ -57,8 +57,8 @@ def snapshot_cost(name: str, takes: int = 5) -> None:
 
 
 def build_cost(name: str, builds: int) -> None:
-    from explorer.checkpoint import checkpoint_dir
-    from explorer.timeline_build import build_timeline
+    from explorer.store.checkpoint import checkpoint_dir
+    from explorer.store.timeline_build import build_timeline
 
     src = checkpoint_dir() / f"{name}.safetensors"
     snaps = src.with_name(f"{name}.snapshots.npz")

@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from pyro.infer import SVI
 
-from explorer.config import ModelConfig, TrainConfig
-from explorer.data import load_mnist
-from explorer.elbo import kl_per_dim
-from explorer.model import VAE
-from explorer.svi import batches, jit_executor, make_elbo, make_svi
+from explorer.vae.config import ModelConfig, TrainConfig
+from explorer.vae.data import load_mnist
+from explorer.vae.elbo import kl_per_dim
+from explorer.vae.model import VAE
+from explorer.vae.svi import batches, jit_executor, make_elbo, make_svi
 
 CFG = ModelConfig(z_dim=50, hidden=(400,), activation="softplus")
 

@@ -1,2 +1,2 @@
 """The shipped models. Installed from a wheel, this folder is the package ``explorer.checkpoints``,
-so ``explorer.checkpoint.checkpoint_dir()`` finds the models wherever the app is installed."""
+so ``explorer.store.checkpoint.checkpoint_dir()`` finds the models wherever the app is installed."""

@@ -12,12 +12,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "VAE": "explorer.model", "Decoder": "explorer.model", "Encoder": "explorer.model",
-    "Checkpoint": "explorer.checkpoint", "CheckpointError": "explorer.checkpoint",
-    "load_checkpoint": "explorer.checkpoint", "save_checkpoint": "explorer.checkpoint",
-    "ModelConfig": "explorer.config", "TrainConfig": "explorer.config",
-    "pick_device": "explorer.utils", "set_seed": "explorer.utils",
-    "launch": "explorer.notebook", "import_file": "explorer.importer", "reproduce": "explorer.reproduce",
+    "VAE": "explorer.vae.model", "Decoder": "explorer.vae.model", "Encoder": "explorer.vae.model",
+    "Checkpoint": "explorer.store.checkpoint", "CheckpointError": "explorer.store.checkpoint",
+    "load_checkpoint": "explorer.store.checkpoint", "save_checkpoint": "explorer.store.checkpoint",
+    "ModelConfig": "explorer.vae.config", "TrainConfig": "explorer.vae.config",
+    "pick_device": "explorer.vae.runtime", "set_seed": "explorer.vae.runtime",
+    "launch": "explorer.notebook", "import_file": "explorer.vae.importer", "reproduce": "explorer.views.reproduce",
 }
 __all__ = sorted(_EXPORTS)
 

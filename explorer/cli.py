@@ -15,7 +15,7 @@ __all__ = ["build_parser", "main"]
 def _train_configs(args: argparse.Namespace):
     import dataclasses
 
-    from explorer.config import PRESETS, ModelConfig, TrainConfig
+    from explorer.vae.config import PRESETS, ModelConfig, TrainConfig
 
     preset = PRESETS[args.preset] if args.preset else None
     m = preset.model if preset else ModelConfig()
@@ -54,9 +54,9 @@ def command_line() -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from explorer.data import load_mnist
-    from explorer.train import train
-    from explorer.utils import pick_device
+    from explorer.vae.data import load_mnist
+    from explorer.vae.runtime import pick_device
+    from explorer.vae.train import train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,10 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from explorer.checkpoint import load_checkpoint
-    from explorer.data import load_mnist
-    from explorer.evaluate import evaluate
-    from explorer.utils import pick_device
+    from explorer.store.checkpoint import load_checkpoint
+    from explorer.vae.data import load_mnist
+    from explorer.vae.evaluate import evaluate
+    from explorer.vae.runtime import pick_device
 
     ckpt = load_checkpoint(args.checkpoint, pick_device(args.device))
     test = load_mnist(False, args.data_dir)
@@ -91,7 +91,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"epochs={ckpt.record.get('epochs')}  recorded test ELBO {ckpt.record.get('test_elbo')}")
     for line in result.lines():
         print(line)
-    from explorer.evaluate import elbo_over_seeds
+    from explorer.vae.evaluate import elbo_over_seeds
 
     mean, se, values = elbo_over_seeds(ckpt.vae, test.images, test.labels, max(1, args.seeds))
     print(f"test ELBO over {len(values)} seeds (Pyro's protocol): {mean:.3f} ± {se:.3f} nats/image "
@@ -99,7 +99,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.write:
         from dataclasses import asdict
 
-        from explorer.checkpoint import save_checkpoint
+        from explorer.store.checkpoint import save_checkpoint
 
         kept = {} if args.k == 0 else {"evaluation": asdict(result)}  # --k 0: the recorded log p(x) figures stay
         record = {**ckpt.record, **kept, "test_elbo": mean, "test_elbo_se": se, "evaluate_command": command_line(),
@@ -115,8 +115,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_atlas(args: argparse.Namespace) -> int:
-    from explorer.atlas_build import build_atlas
-    from explorer.timeline_build import build_timeline
+    from explorer.store.atlas_build import build_atlas
+    from explorer.store.timeline_build import build_timeline
 
     for name in args.checkpoint:
         if args.timeline:
@@ -132,7 +132,7 @@ def cmd_atlas(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from explorer.importer import import_file
+    from explorer.vae.importer import import_file
 
     res = import_file(args.file, args.name, args.out, args.data_dir, seeds=max(1, args.seeds))
     cfg, rec = res["config"], res["record"]
@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from explorer.app.export import ExportError
     from explorer.app.startup import ServeError
-    from explorer.atlas import AtlasError
-    from explorer.checkpoint import CheckpointError
-    from explorer.data import DataMissingError
+    from explorer.store.atlas import AtlasError
+    from explorer.store.checkpoint import CheckpointError
+    from explorer.vae.data import DataMissingError
 
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "atlas": cmd_atlas, "import": cmd_import,
                 "serve": cmd_serve, "export": cmd_export}

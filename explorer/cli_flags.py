@@ -32,7 +32,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from explorer.config import PRESETS
+    from explorer.vae.config import PRESETS
 
     p = sub.add_parser(
         "train",

@@ -27,7 +27,7 @@ LIVE_INTERVAL_MS = 200  # while a stroke is drawn, the page encodes it at most t
 
 LABEL_K = 16  # conditional model: samples per label behind p(y|x) (the ELBO of each label, Bayes' rule)
 BOOTSTRAP = 200  # bootstrap resamples behind the s.e. of a gradient norm
-# The streams of the seeded generator (explorer/rng.py, static/js/rng.js): one per use, so they never overlap
+# The streams of the seeded generator (explorer/vae/rng.py, static/js/rng.js): one per use, so they never overlap
 RNG_STREAMS = {"eps": 1, "labels": 2, "boot_loc": 3, "boot_scale": 4, "logpx": 5, "prior": 6}
 INK_THRESHOLD = 0.1  # a pixel at or above this fraction of full ink counts for a drawing's bounding box
 MIN_INK_PIXELS = 3  # fewer inked pixels than this: nothing drawn

@@ -62,17 +62,17 @@ def launch(model: Any, name: str = "my-vae", out_dir: str | Path = "explorer-mod
 
     from explorer.app.server import create_server
     from explorer.app.startup import listen, uvicorn_config
-    from explorer.atlas import atlas_path_for
-    from explorer.checkpoint import SUFFIX, resolve_checkpoint
-    from explorer.importer import ImportModelError, import_file, import_module
-    from explorer.registry import ModelRegistry, load_model
+    from explorer.store.atlas import atlas_path_for
+    from explorer.store.checkpoint import SUFFIX, resolve_checkpoint
+    from explorer.store.registry import ModelRegistry, read_served_model
+    from explorer.vae.importer import ImportModelError, import_file, import_module
 
     shipped = resolve_checkpoint(model) if isinstance(model, (str, Path)) else None
     if shipped is not None and shipped.suffix == SUFFIX and shipped.exists() and atlas_path_for(shipped).exists():
         ckpt = shipped  # a shipped model's name, as --checkpoint takes it, or a checkpoint with its atlas
     else:
         if isinstance(model, (str, Path)) and not Path(model).exists():
-            from explorer.checkpoint import available_checkpoints
+            from explorer.store.checkpoint import available_checkpoints
 
             raise ImportModelError(f"{model}: no such file, nor a shipped model "
                                    f"({', '.join(available_checkpoints())})")
@@ -81,7 +81,7 @@ def launch(model: Any, name: str = "my-vae", out_dir: str | Path = "explorer-mod
         if res["atlas"] is None:
             raise ImportModelError("the map needs MNIST's test digits once: pass data_dir= (the folder holding MNIST/)")
         ckpt = res["checkpoint"]
-    registry = ModelRegistry(load_model(ckpt), directory=Path(ckpt).parent)
+    registry = ModelRegistry(read_served_model(ckpt), directory=Path(ckpt).parent)
     sock = listen("127.0.0.1", port)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(create_server(registry)))

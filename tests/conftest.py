@@ -18,7 +18,7 @@ import pyro
 import pytest
 import torch
 
-from explorer.data import DataMissingError, load_mnist, resolve_data_dir
+from explorer.vae.data import DataMissingError, load_mnist, resolve_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.atlas import FORMAT, Atlas, AtlasError, atlas_path_for, load_atlas, save_atlas, triangulate
-from explorer.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
-from explorer.config import ModelConfig
-from explorer.model import VAE
+from explorer.store.atlas import FORMAT, Atlas, AtlasError, atlas_path_for, load_atlas, save_atlas, triangulate
+from explorer.store.checkpoint import checkpoint_dir, load_checkpoint, save_checkpoint
+from explorer.vae.config import ModelConfig
+from explorer.vae.model import VAE
 
 from conftest import PickleBomb
 

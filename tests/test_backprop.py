@@ -7,18 +7,18 @@ import pytest
 import torch
 from pyro.infer import SVI
 
-from explorer.backprop import adam_steps
-from explorer.checkpoint import weights_digest
-from explorer.preprocess import to_mnist
-from explorer.registry import load_model
-from explorer.svi import make_elbo
+from explorer.store.checkpoint import weights_digest
+from explorer.store.registry import read_served_model
+from explorer.vae.svi import make_elbo
+from explorer.views.backprop import adam_steps
+from explorer.views.preprocess import to_mnist
 
 from conftest import seven_canvas
 
 
 @pytest.fixture(scope="module")
 def z16():
-    return load_model("mnist-z16")
+    return read_served_model("mnist-z16")
 
 
 @pytest.mark.parametrize("estimator", ["trace", "meanfield"])

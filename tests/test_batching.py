@@ -16,11 +16,11 @@ import torch
 
 from explorer.app.batching import Batcher, Busy
 from explorer.constants import RNG_STREAMS
-from explorer.elbo import log_px_iwae
-from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing, log_px_drawings
-from explorer.preprocess import BlankDrawingError, to_mnist
-from explorer.registry import load_model
-from explorer.rng import normals
+from explorer.store.registry import read_served_model
+from explorer.vae.elbo import log_px_iwae
+from explorer.vae.rng import normals
+from explorer.views.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing, log_px_drawings
+from explorer.views.preprocess import BlankDrawingError, to_mnist
 
 from conftest import ROOT, AppProcess, varied_drawings
 from conftest import assert_same_answer as same_answer
@@ -50,7 +50,7 @@ def assert_same_answer(batched: dict, alone: dict) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_a_batch_gives_each_drawing_its_single_answer(name):
-    m = load_model(name)
+    m = read_served_model(name)
     pics = varied_drawings()
     labels = m.config.labels
     batch = [Drawing(pics[i], k=k, seed=7 * i + 1, estimator=("trace", "meanfield")[i % 2],
@@ -71,7 +71,7 @@ def test_a_batch_gives_each_drawing_its_single_answer(name):
 
 @pytest.mark.parametrize("name", ["mnist-z2", "mnist-cvae-z16"])
 def test_a_batch_of_log_px_gives_each_its_single_answer(name):
-    m = load_model(name)
+    m = read_served_model(name)
     pics = varied_drawings()
     ks = [1000, 37, 5000, 1, 1000, 250]
     batch = [Drawing(pics[i], k=k, seed=i) for i, k in enumerate(ks)]
@@ -246,11 +246,11 @@ def test_the_two_kernel_sets_give_the_same_answers():
         pytest.skip("this CPU lacks AVX-512 or AVX2: there is only one kernel set to compare")
     script = (
         "import json, sys; sys.path.insert(0, 'tests'); import torch; from conftest import varied_drawings\n"
-        "from explorer.inference import encode_drawing, log_px_drawing\n"
-        "from explorer.registry import load_model\n"
+        "from explorer.views.inference import encode_drawing, log_px_drawing\n"
+        "from explorer.store.registry import read_served_model\n"
         "out = {'kernels': torch.backends.cpu.get_cpu_capability()}\n"
         "for name in ('mnist-z16', 'mnist-z50'):\n"
-        "    m = load_model(name)\n"
+        "    m = read_served_model(name)\n"
         "    for i, c in enumerate(varied_drawings()[:3]):\n"
         "        out[f'{name}/{i}'] = [encode_drawing(m, c, k=32, seed=i), log_px_drawing(m, c, seed=i)]\n"
         "print(json.dumps(out))\n")
@@ -275,9 +275,9 @@ def test_lanes_stay_few_however_many_cores(cores, lanes):
     from fastapi.testclient import TestClient
 
     from explorer.app.server import create_server
-    from explorer.registry import ModelRegistry
+    from explorer.store.registry import ModelRegistry
 
-    with TestClient(create_server(ModelRegistry(load_model("mnist-z2")), cores=cores)) as c:
+    with TestClient(create_server(ModelRegistry(read_served_model("mnist-z2")), cores=cores)) as c:
         body = {"width": 40, "height": 40, "pixels": base64.b64encode(bytes([0] * 1000 + [255] * 600)).decode()}
         for route in ("encode", "logpx"):
             assert c.post(f"/api/models/mnist-z2/{route}", json=body).status_code == 200
@@ -329,9 +329,9 @@ def test_every_route_of_ours_declares_its_admission_kind_and_the_origin_check_co
     from explorer.app.auth import Login
     from explorer.app.middleware import SameOrigin
     from explorer.app.server import server_parts
-    from explorer.registry import ModelRegistry, load_model
+    from explorer.store.registry import ModelRegistry, read_served_model
 
-    registry = ModelRegistry(load_model("mnist-z2"))
+    registry = ModelRegistry(read_served_model("mnist-z2"))
     routes, middleware = server_parts(registry, Login("u", "p"))
     policy = next(m.kwargs["policy"] for m in middleware if m.cls is Admission)
     ours = [r for r, _ in policy.routes]
@@ -342,7 +342,7 @@ def test_every_route_of_ours_declares_its_admission_kind_and_the_origin_check_co
     from explorer.app.admission import Policy
     from explorer.app.live_routes import Lecturer, make_live_router
     from explorer.app.routes import make_router
-    from explorer.live import LiveTrainer
+    from explorer.views.live import LiveTrainer
 
     every = [*make_router(registry, lambda: None, Policy()).routes,
              *make_live_router(LiveTrainer(), Lecturer(None, class_login=False), lambda: None).routes,

@@ -227,8 +227,8 @@ def test_two_tabs_keep_separate_state(browser, app_server):
 
 def test_lens_numbers_on_the_page_match_python(page):
     """Draw, read the five steps' numbers from the page, recompute in Python for the same drawing and seed."""
-    from explorer.inference import encode_drawing, log_px_drawing
-    from explorer.registry import load_model
+    from explorer.store.registry import read_served_model
+    from explorer.views.inference import encode_drawing, log_px_drawing
 
     page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     draw_stroke(page, SEVEN)
@@ -236,7 +236,7 @@ def test_lens_numbers_on_the_page_match_python(page):
     page.wait_for_function("window.vx.logpx !== null", timeout=30_000)
     d = page.evaluate("({w: vx.drawing.width, h: vx.drawing.height, p: Array.from(vx.drawing.pixels)})")
     canvas = np.array(d["p"], np.uint8).reshape(d["h"], d["w"])
-    m = load_model("mnist-z16")
+    m = read_served_model("mnist-z16")
     ref = encode_drawing(m, canvas, k=res["k"], seed=res["seed"])
 
     def num(name):
@@ -258,8 +258,8 @@ def test_lens_numbers_on_the_page_match_python(page):
 
 
 def test_prior_toggle_overlays_samples_as_python_draws_them(page):
-    from explorer.decoding import prior_samples
-    from explorer.registry import load_model
+    from explorer.store.registry import read_served_model
+    from explorer.views.decoding import prior_samples
 
     page.wait_for_selector(".vx-root[data-computes]", timeout=30_000)
     page.check("[data-vx=prior]")
@@ -267,7 +267,7 @@ def test_prior_toggle_overlays_samples_as_python_draws_them(page):
     assert len(page.evaluate("window.vx.priorPts")) == 16 and overlay_ink(page) > 100
     assert page.locator("[data-vx=priorimgs] canvas").count() == 16
     ours = page.evaluate("window.vx.hooks.lastPrior")
-    ref = prior_samples(load_model("mnist-z16"), 16, seed=ours["seed"])
+    ref = prior_samples(read_served_model("mnist-z16"), 16, seed=ours["seed"])
     np.testing.assert_array_equal(np.array(ours["z"], np.float32), np.array(ref["z"], np.float32).ravel())
     np.testing.assert_allclose(np.array(ours["xy"]), np.array(ref["xy"]), atol=1e-4)
     page.uncheck("[data-vx=prior]")

@@ -7,9 +7,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from explorer.checkpoint import CheckpointError, load_checkpoint, read_metadata, read_weights, save_checkpoint
-from explorer.config import ModelConfig
-from explorer.model import VAE
+from explorer.store.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_arrays,
+    read_metadata,
+    save_checkpoint,
+)
+from explorer.vae.config import ModelConfig
+from explorer.vae.model import VAE
 
 from conftest import PickleBomb
 
@@ -69,7 +75,7 @@ def test_mismatched_architecture(saved, tmp_path):
     with pytest.raises(CheckpointError, match="mismatch.safetensors: tensor .* has shape"):
         load_checkpoint(bad)
     with pytest.raises(CheckpointError, match="mismatch.safetensors: tensor .* has shape"):
-        read_weights(bad)  # the app's start: the same check without torch
+        read_checkpoint_arrays(bad)  # the app's start: the same check without torch
 
 
 @pytest.mark.parametrize("config", [ModelConfig(), ModelConfig(z_dim=2, hidden=(400,), activation="relu"),

@@ -3,7 +3,7 @@
 
 import pytest
 
-from explorer.checkpoint import load_checkpoint
+from explorer.store.checkpoint import load_checkpoint
 
 from conftest import run_cli
 

@@ -1,5 +1,5 @@
 """One contract between Python and the page: the page computes a drawing's forward pass itself, and Python
-(``explorer.inference.encode_drawing``, Pyro's numbers) is its reference. The page's generator, its
+(``explorer.views.inference.encode_drawing``, Pyro's numbers) is its reference. The page's generator, its
 preprocessing, its networks, its log p(x) and its map <-> latent mappings give what Python gives, at many
 points, for every shipped model; "check with Pyro" agrees with the page; the constants are Python's."""
 
@@ -14,11 +14,11 @@ from PIL import Image
 
 from explorer.app.bundle import build_file, read_container
 from explorer.constants import MESSAGES, REGIONS, RNG_STREAMS, page_constants
-from explorer.inference import encode_drawing, log_px_drawing
-from explorer.preprocess import BlankDrawingError, to_mnist
-from explorer.registry import load_model
-from explorer.rng import normals, philox4x32, uniforms
-from explorer.wire import to_u8
+from explorer.store.registry import read_served_model
+from explorer.vae.rng import normals, philox4x32, uniforms
+from explorer.views.inference import encode_drawing, log_px_drawing
+from explorer.views.preprocess import BlankDrawingError, to_mnist
+from explorer.views.wire import to_u8
 
 from conftest import assert_same_answer, benchmark_module
 
@@ -28,7 +28,7 @@ N_DRAWINGS = 200
 
 
 def test_the_map_file_carries_the_shared_constants():
-    header, arrays = read_container(build_file(load_model("mnist-z2"), "map"))
+    header, arrays = read_container(build_file(read_served_model("mnist-z2"), "map"))
     assert header["constants"] == page_constants()
     assert header["constants"]["regions"] == list(REGIONS)
     assert arrays["xy"].shape == (10_000, 2)
@@ -84,7 +84,7 @@ def show(page, name):
 @pytest.mark.browser
 @pytest.mark.parametrize("name", MODELS)
 def test_page_decodes_every_map_position_as_python_does(page, name):
-    m = load_model(name)
+    m = read_served_model(name)
     show(page, name)
     pts = _positions(m, np.random.default_rng(7))
     label = 3 if m.config.labels else None
@@ -128,7 +128,7 @@ def drawings(mnist) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def contract_drawings(data_dir):
-    from explorer.data import DataMissingError, load_mnist
+    from explorer.vae.data import DataMissingError, load_mnist
 
     try:
         mnist = load_mnist(False, data_dir, download=False)
@@ -154,7 +154,7 @@ def test_the_pages_forward_pass_is_pythons_on_hundreds_of_drawings(page, name, c
     """Every field of the page's answer equals encode_drawing's with the same seed: numbers within 1e-4
     relative or 1e-3 nats, images within one grey level, eps and the labels exactly; a drawing that cannot
     be encoded gets the same message."""
-    m = load_model(name)
+    m = read_served_model(name)
     show(page, name)
     items = [{"drawing": as_json(a), "opts": options(i, m.config.labels)} for i, a in enumerate(contract_drawings)]
     ours = page.evaluate("(items) => window.vx.hooks.forwardAll(items)", items)
@@ -176,7 +176,7 @@ def test_the_pages_forward_pass_is_pythons_on_hundreds_of_drawings(page, name, c
 @pytest.mark.browser
 @pytest.mark.parametrize("name", MODELS)
 def test_the_pages_preprocessing_and_log_px_are_pythons(page, name, contract_drawings):
-    m = load_model(name)
+    m = read_served_model(name)
     show(page, name)
     picks = [a for a in contract_drawings[::25] if a.any()]
     items = [as_json(a) for a in picks]

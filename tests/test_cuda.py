@@ -16,16 +16,16 @@ import pytest
 import torch
 from pyro.infer import SVI
 
-from explorer.backprop import adam_steps
-from explorer.checkpoint import load_checkpoint
-from explorer.config import ModelConfig, TrainConfig
-from explorer.decoding import decode_point, prior_samples
-from explorer.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing
-from explorer.preprocess import to_mnist
-from explorer.registry import load_model
-from explorer.svi import make_elbo
-from explorer.train import train
-from explorer.utils import pick_device
+from explorer.store.checkpoint import load_checkpoint
+from explorer.store.registry import read_served_model
+from explorer.vae.config import ModelConfig, TrainConfig
+from explorer.vae.runtime import pick_device
+from explorer.vae.svi import make_elbo
+from explorer.vae.train import train
+from explorer.views.backprop import adam_steps
+from explorer.views.decoding import decode_point, prior_samples
+from explorer.views.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing
+from explorer.views.preprocess import to_mnist
 
 from conftest import AppProcess, assert_same_answer, seven_canvas, varied_drawings
 
@@ -47,7 +47,7 @@ def test_auto_picks_the_gpu():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_answer_on_the_gpu_is_the_cpus(name):
-    gpu, cpu = load_model(name), load_model(name, "cpu")  # None/"auto": the GPU
+    gpu, cpu = read_served_model(name), read_served_model(name, "cpu")  # None/"auto": the GPU
     assert gpu.ckpt.vae.device.type == "cuda" and cpu.ckpt.vae.device.type == "cpu"
     label = 3 if gpu.config.labels else None
     for i, pic in enumerate(varied_drawings()[:4]):
@@ -68,7 +68,7 @@ def test_every_answer_on_the_gpu_is_the_cpus(name):
 def test_the_backprop_lens_on_the_gpu_is_pyros_svi_step_there(estimator):
     """Pyro draws the step's eps on the model's device (from the seed), so the GPU's step is compared with
     Pyro's own SVI step on the GPU; the step's deterministic parts equal the CPU's."""
-    m = load_model("mnist-z16")
+    m = read_served_model("mnist-z16")
     res = adam_steps(m, seven_canvas(), steps=1, lr=1e-3, seed=7, estimator=estimator)
     vae = copy.deepcopy(m.ckpt.vae)
     x = torch.from_numpy(to_mnist(seven_canvas()).reshape(1, 784)).cuda()
@@ -77,7 +77,8 @@ def test_the_backprop_lens_on_the_gpu_is_pyros_svi_step_there(estimator):
     pyro.set_rng_seed(7)
     assert res["losses"][0] == pytest.approx(svi.step(x), abs=1e-3)
     assert res["torch_loss"] == pytest.approx(res["losses"][0], abs=0.02)
-    cpu = adam_steps(load_model("mnist-z16", "cpu"), seven_canvas(), steps=1, lr=1e-3, seed=7, estimator=estimator)
+    cpu = adam_steps(read_served_model("mnist-z16", "cpu"), seven_canvas(), steps=1, lr=1e-3, seed=7,
+                     estimator=estimator)
     np.testing.assert_allclose(res["loc_before"], cpu["loc_before"], atol=1e-4)
     np.testing.assert_allclose(res["scale_before"], cpu["scale_before"], atol=1e-4)
 
@@ -87,7 +88,7 @@ def test_training_picks_the_gpu_and_learns_what_the_cpu_learns(tmp_path):
     is the CPU run's within Monte Carlo noise (Pyro draws the ELBO's eps on the model's device)."""
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(512, 784, generator=g) < 0.15).float() * torch.rand(512, 784, generator=g)
-    from explorer.data import MnistSplit
+    from explorer.vae.data import MnistSplit
 
     split = lambda a, b: MnistSplit(images=images[a:b], labels=torch.zeros(b - a, dtype=torch.long),  # noqa: E731
                                     sha256="synthetic")
@@ -114,7 +115,7 @@ def test_the_app_serves_on_the_gpu_and_answers_as_the_cpu_does():
         assert httpx.get(f"{app.url}api/health", timeout=10).json()["devices"] == {"mnist-z16": "cuda:0"}
         assert "runs on cuda" in app.read_until("model mnist-z16 runs on", 60)
         same(got.json(), httpx.post(f"{app.url}api/models/mnist-z16/encode", json=body, timeout=60).json())
-        cpu = encode_drawing(load_model("mnist-z16", "cpu"), pic, 16, seed=4)
+        cpu = encode_drawing(read_served_model("mnist-z16", "cpu"), pic, 16, seed=4)
         same(got.json(), cpu)
     finally:
         app.stop()

@@ -9,9 +9,9 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO
 
-from explorer.config import ModelConfig
-from explorer.elbo import elbo_per_label, kl_per_dim, label_posterior, log_bernoulli
-from explorer.model import VAE, one_hot
+from explorer.vae.config import ModelConfig
+from explorer.vae.elbo import elbo_per_label, kl_per_dim, label_posterior, log_bernoulli
+from explorer.vae.model import VAE, one_hot
 
 from conftest import run_cli
 from conftest import seven_canvas as _seven
@@ -46,7 +46,7 @@ def test_pyro_elbo_with_label_equals_hand_computation(digits):
         loss = Trace_ELBO().loss(vae.model, vae.guide, digits, y)
         loc, scale = vae.encode(digits, y)
         recon = log_bernoulli(vae.decoder.logits(vae.with_label(z, y)), digits).sum(-1)
-        from explorer.elbo import log_normal, log_normal_std
+        from explorer.vae.elbo import log_normal, log_normal_std
 
         by_hand = -(recon + log_normal_std(z) - log_normal(z, loc, scale) + math.log(0.1)).sum().item()
     assert loss == pytest.approx(by_hand, rel=1e-5)
@@ -62,7 +62,7 @@ def test_label_posterior_is_a_distribution(digits):
 
 
 def test_cli_trains_the_label_aware_model(tmp_path, data_dir, mnist_train):
-    from explorer.checkpoint import load_checkpoint
+    from explorer.store.checkpoint import load_checkpoint
 
     out = tmp_path / "cvae.safetensors"
     res = run_cli("train", "--model", "cvae", "--z-dim", "3", "--hidden", "32", "--epochs", "1",
@@ -76,9 +76,9 @@ def test_cli_trains_the_label_aware_model(tmp_path, data_dir, mnist_train):
 
 @pytest.fixture(scope="module")
 def cvae():
-    from explorer.registry import load_model
+    from explorer.store.registry import read_served_model
 
-    return load_model("mnist-cvae-z16")
+    return read_served_model("mnist-cvae-z16")
 
 
 def test_shipped_cvae_record(cvae):
@@ -88,8 +88,8 @@ def test_shipped_cvae_record(cvae):
 
 
 def test_encode_drawing_with_label_matches_pyro(cvae):
-    from explorer.inference import encode_drawing
-    from explorer.preprocess import to_mnist
+    from explorer.views.inference import encode_drawing
+    from explorer.views.preprocess import to_mnist
 
     res = encode_drawing(cvae, _seven(), k=64, seed=1)
     assert sum(res["label_probs"]) == pytest.approx(1.0, abs=1e-3)
@@ -112,7 +112,7 @@ def test_encode_drawing_with_label_matches_pyro(cvae):
 
 
 def test_decoding_needs_a_label_for_the_conditional_model(cvae):
-    from explorer.decoding import decode_point
+    from explorer.views.decoding import decode_point
 
     with pytest.raises(ValueError, match="label"):
         decode_point(cvae, 0.0, 0.0)

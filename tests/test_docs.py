@@ -5,6 +5,8 @@ import re
 
 from conftest import ROOT
 
+PACKAGES = ("vae", "store", "views", "app")  # the ML core, its files and models, what the page shows, the web
+
 APP_COMMAND = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e . && python -m explorer'
 TEST_COMMAND = 'python3 -m venv .venv && . .venv/bin/activate && pip install -q -e ".[test]" && python -m pytest'
 
@@ -32,7 +34,8 @@ def test_the_module_maps_name_only_modules_that_exist():
     text = (ROOT / "docs" / "architecture.md").read_text()
     named = set(re.findall(r"`((?:panels/)?[a-z_-]+\.(?:py|js))`", text))
     assert len(named) > 40
-    places = [ROOT / "explorer", ROOT / "explorer" / "app", ROOT / "explorer" / "app" / "static" / "js"]
+    places = [ROOT / "explorer", *(ROOT / "explorer" / p for p in PACKAGES),
+              ROOT / "explorer" / "app" / "static" / "js"]
     missing = [n for n in named if not any((p / n).exists() for p in places)]
     assert missing == []
     js = {p.relative_to(ROOT / "explorer" / "app" / "static" / "js").as_posix()
@@ -43,8 +46,19 @@ def test_the_module_maps_name_only_modules_that_exist():
 def test_the_module_maps_list_every_python_module():
     text = (ROOT / "docs" / "architecture.md").read_text()
     named = set(re.findall(r"`([a-z_]+\.py)`", text))
-    app = ROOT / "explorer" / "app"
-    mods = {p.name for p in (ROOT / "explorer").glob("*.py")} | {p.name for p in app.glob("*.py")}
+    mods = {p.name for p in (ROOT / "explorer").glob("*.py")}
+    for package in PACKAGES:
+        here = {p.name for p in (ROOT / "explorer" / package).glob("*.py")} - {"__init__.py"}
+        assert len(here) >= 5, package
+        listed = set(re.findall(r"``([a-z_]+\.py)``", (ROOT / "explorer" / package / "__init__.py").read_text()))
+        assert here <= listed, f"explorer/{package}/__init__.py leaves out {sorted(here - listed)}"
+        mods |= here
     assert mods - {"__init__.py", "__main__.py"} <= named, sorted(mods - named - {"__init__.py", "__main__.py"})
-    listed = set(re.findall(r"``([a-z_]+\.py)``", (app / "__init__.py").read_text()))
-    assert {p.name for p in app.glob("*.py")} - {"__init__.py"} <= listed, "explorer/app/__init__.py leaves some out"
+
+
+def test_the_layers_depend_one_way():
+    """The VAE, its files and what the page shows never import the web layer."""
+    for package in ("vae", "store", "views"):
+        for path in (ROOT / "explorer" / package).glob("*.py"):
+            code = [line for line in path.read_text().splitlines() if line.lstrip().startswith(("from ", "import "))]
+            assert not [line for line in code if "explorer.app" in line], path

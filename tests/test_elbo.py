@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
-from explorer.config import ModelConfig
-from explorer.elbo import kl_per_dim, log_bernoulli, log_normal, log_normal_std, log_px_iwae
-from explorer.model import VAE
+from explorer.vae.config import ModelConfig
+from explorer.vae.elbo import kl_per_dim, log_bernoulli, log_normal, log_normal_std, log_px_iwae
+from explorer.vae.model import VAE
 
 
 def _vae() -> VAE:

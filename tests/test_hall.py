@@ -361,7 +361,7 @@ def test_9_a_malformed_record_is_one_line(tmp_path, record):
 
 
 def test_9_a_zip_bomb_atlas_is_refused_unread(tmp_path):
-    from explorer.atlas import AtlasError, load_atlas
+    from explorer.store.atlas import AtlasError, load_atlas
 
     bomb = tmp_path / "bomb.atlas.npz"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("loc.npy", "w", force_zip64=True) as f:

@@ -14,8 +14,8 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 from torch import nn
 
-from explorer.importer import ImportModelError, import_file, read_tensors, tutorial_to_project
-from explorer.model import VAE as ProjectVAE
+from explorer.vae.importer import ImportModelError, import_file, read_tensors, tutorial_to_project
+from explorer.vae.model import VAE as ProjectVAE
 
 from conftest import ROOT, PickleBomb, run_cli
 
@@ -159,9 +159,9 @@ def test_cli_import_evaluates_builds_the_atlas_and_launch_serves_it(tmp_path, da
     assert res.returncode == 0, res.stderr[-2000:]
     ckpt = tmp_path / "models" / "mine.safetensors"
     assert ckpt.exists() and (tmp_path / "models" / "mine.atlas.npz").exists()
-    from explorer.registry import load_model
+    from explorer.store.registry import read_served_model
 
-    m = load_model(ckpt)
+    m = read_served_model(ckpt)
     rec = m.record
     assert rec["test_elbo_seeds"] == 3 and rec["test_elbo_se"] >= 0 and -800 < rec["test_elbo"] < -100
     assert rec["source_format"] == "state_dict" and m.atlas.is_latent_map
@@ -220,7 +220,7 @@ def test_nothing_runs_at_import_time():
 def test_project_checkpoints_import_as_they_are(tmp_path):
     res = import_file(ROOT / "checkpoints" / "mnist-z2.safetensors", "copy", tmp_path, data_dir=tmp_path / "nodata",
                       progress=False)
-    from explorer.checkpoint import load_checkpoint
+    from explorer.store.checkpoint import load_checkpoint
 
     a, b = load_checkpoint("mnist-z2"), load_checkpoint(res["checkpoint"])
     assert a.weights_sha256 == b.weights_sha256 and b.record["imported_from"] == "mnist-z2.safetensors"

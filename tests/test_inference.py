@@ -5,19 +5,19 @@ import pytest
 import torch
 
 from explorer.app.bundle import KINDS, build_file, read_container
-from explorer.decoding import decode_point, digit_info
-from explorer.elbo import kl_per_dim, log_bernoulli
-from explorer.inference import encode_drawing
-from explorer.preprocess import BlankDrawingError, to_mnist
-from explorer.registry import load_model
-from explorer.wire import b64
+from explorer.store.registry import read_served_model
+from explorer.vae.elbo import kl_per_dim, log_bernoulli
+from explorer.views.decoding import decode_point, digit_info
+from explorer.views.inference import encode_drawing
+from explorer.views.preprocess import BlankDrawingError, to_mnist
+from explorer.views.wire import b64
 
 from conftest import seven_canvas as _seven
 
 
 @pytest.fixture(scope="module")
 def z16():
-    return load_model("mnist-z16")
+    return read_served_model("mnist-z16")
 
 
 def test_encode_numbers_hold_together(z16):
@@ -106,9 +106,9 @@ def test_app_never_imports_umap_or_numba():
     code = (
         "import sys, base64\n"
         "from fastapi.testclient import TestClient\n"
-        "from explorer.registry import ModelRegistry, load_model\n"
+        "from explorer.store.registry import ModelRegistry, read_served_model\n"
         "from explorer.app.server import create_server\n"
-        "app = create_server(ModelRegistry(load_model('mnist-z16')))\n"
+        "app = create_server(ModelRegistry(read_served_model('mnist-z16')))\n"
         "c = TestClient(app)\n"
         "px = base64.b64encode(bytes([0] * 1000 + [255] * 600)).decode()\n"
         "body = {'width': 40, 'height': 40, 'pixels': px}\n"

@@ -7,17 +7,17 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
-from explorer.decoding import prior_samples
-from explorer.inference import encode_drawing, log_px_drawing
-from explorer.preprocess import to_mnist
-from explorer.registry import load_model
+from explorer.store.registry import read_served_model
+from explorer.views.decoding import prior_samples
+from explorer.views.inference import encode_drawing, log_px_drawing
+from explorer.views.preprocess import to_mnist
 
 from conftest import seven_canvas as _seven
 
 
 @pytest.fixture(scope="module")
 def z16():
-    return load_model("mnist-z16")
+    return read_served_model("mnist-z16")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_each_sample_is_one_trace_elbo_loss_with_that_eps(z16, drawn):
 def test_gradient_norms_are_unbiased_estimates(z16):
     """The plain norm of a K-sample mean gradient is biased upward; the panel's estimate is not: over
     small K it agrees with the norm from K = 64 x 40 samples, where the naive one is too high."""
-    from explorer.estimates import grad_norm_estimate
+    from explorer.views.estimates import grad_norm_estimate
 
     g = torch.randn(4096, 8, generator=torch.Generator().manual_seed(0)) + torch.tensor([0.3] * 8)
     truth = float(torch.tensor([0.3] * 8).norm())

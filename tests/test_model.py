@@ -5,8 +5,8 @@ import pytest
 import torch
 from pyro import poutine
 
-from explorer.config import ModelConfig
-from explorer.model import VAE
+from explorer.vae.config import ModelConfig
+from explorer.vae.model import VAE
 
 
 @pytest.mark.parametrize("cfg", [ModelConfig(z_dim=2, hidden=(32, 16)), ModelConfig(z_dim=50, hidden=(400,))])

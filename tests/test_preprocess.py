@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from explorer.preprocess import BlankDrawingError, to_mnist
+from explorer.views.preprocess import BlankDrawingError, to_mnist
 
 
 def _stroke(h=280, w=280, r0=40, r1=240, c=200, width=18):

@@ -74,7 +74,7 @@ def test_load_script_refuses_non_loopback():
 def test_tab_state_expires_and_is_bounded():
     import time
 
-    from explorer.app.sessions import LatestRequests
+    from explorer.app.newest_wins import LatestRequests
 
     lr = LatestRequests(ttl=0.2, capacity=50)
     for i in range(200):  # tabs killed mid-drag never say goodbye

@@ -4,10 +4,10 @@ import pyro
 import pytest
 from pyro.infer import SVI
 
-from explorer.checkpoint import available_checkpoints, load_checkpoint
-from explorer.registry import load_model
-from explorer.svi import evaluate_loss, make_elbo
-from explorer.utils import set_seed
+from explorer.store.checkpoint import available_checkpoints, load_checkpoint
+from explorer.store.registry import read_served_model
+from explorer.vae.runtime import set_seed
+from explorer.vae.svi import evaluate_loss, make_elbo
 
 PYRO_EXAMPLE_ELBO = -101.57  # Pyro's examples/vae/vae.py, 100 epochs, measured on this machine kind
 SHIPPED = ["mnist-z16", "mnist-z2", "mnist-z50"]
@@ -19,7 +19,7 @@ def test_all_three_are_shipped():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_loads_with_atlas_and_record(name):
-    m = load_model(name)
+    m = read_served_model(name)
     rec = m.ckpt.record
     for key in ("test_elbo", "epochs", "data_sha256", "versions", "train_config", "history"):
         assert key in rec, key
@@ -51,14 +51,14 @@ def test_quality_bars():
 @pytest.mark.parametrize("name", [*SHIPPED, "mnist-cvae-z16", "mnist-z2-beta4", "mnist-z2-ae"])
 def test_shipped_weights_are_float16_exact_and_their_cost_is_recorded(name):
     """The page computes with the shipped weights as float16 without loss: every weight is a float16 at
-    bfloat16's precision (explorer.checkpoint.compact), and the record says what that cost on the test set.
+    bfloat16's precision (explorer.store.checkpoint.compact), and the record says what that cost on the test set.
     The autoencoder's guide scales sit at their floor (1e-3), where a rounded log-scale moves its KL (476
     nats) most: its cost is larger, but still a hundred-thousandth of its ELBO."""
     import numpy as np
 
-    from explorer.checkpoint import COMPACT_BITS, compact, is_half_exact, read_weights
+    from explorer.store.checkpoint import COMPACT_BITS, compact, is_half_exact, read_checkpoint_arrays
 
-    _, _, record, arrays = read_weights(name)
+    _, _, record, arrays = read_checkpoint_arrays(name)
     for key, a in arrays.items():
         assert is_half_exact(a), key
         np.testing.assert_array_equal(compact(a), a, err_msg=key)  # compacting again changes nothing
@@ -71,7 +71,7 @@ def test_shipped_weights_are_float16_exact_and_their_cost_is_recorded(name):
 def test_compact_rounds_to_nearest_even_at_the_kept_bits():
     import numpy as np
 
-    from explorer.checkpoint import compact
+    from explorer.store.checkpoint import compact
 
     a = np.array([1.0, 1.0 + 2**-8, 1.0 + 3 * 2**-8, 1.0 + 2**-7, -3.0e-7, 70000.0, 1.0 + 2**-9], np.float32)
     # 8 significant bits: a tie goes to the even neighbour, tiny values to float16's subnormal grid

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from pyro import poutine
 from pyro.infer import SVI, Trace_ELBO, TraceMeanField_ELBO
 
-from explorer.registry import load_model
-from explorer.snippets import snippets_for
+from explorer.store.registry import read_served_model
+from explorer.views.snippets import snippets_for
 
 
 def _context(vae):
@@ -27,7 +27,7 @@ def _context(vae):
 def test_every_snippet_runs_in_a_pyro_context(name):
     import copy
 
-    vae = copy.deepcopy(load_model(name).ckpt.vae)
+    vae = copy.deepcopy(read_served_model(name).ckpt.vae)
     lines = snippets_for(vae.config.labels, vae.config.kl_weight)
     assert len(lines) >= 10
     for key, line in lines.items():
@@ -64,5 +64,5 @@ def test_every_snippet_runs_in_a_pyro_context(name):
 def test_the_page_receives_the_snippets_in_its_map_file():
     from explorer.app.bundle import build_file, read_container
 
-    header, _ = read_container(build_file(load_model("mnist-cvae-z16"), "map"))
+    header, _ = read_container(build_file(read_served_model("mnist-cvae-z16"), "map"))
     assert header["snippets"] == snippets_for(10)

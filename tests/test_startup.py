@@ -29,10 +29,10 @@ def test_page_is_served_before_torch_is_imported_and_a_drawing_builds_the_model(
         "import sys, base64\n"
         "from fastapi.testclient import TestClient\n"
         "import explorer.cli, explorer.app.startup\n"
-        "from explorer.registry import ModelRegistry, load_model\n"
+        "from explorer.store.registry import ModelRegistry, read_served_model\n"
         "from explorer.app.server import create_server\n"
         "asked = []\n"
-        "m = load_model('mnist-z16')\n"
+        "m = read_served_model('mnist-z16')\n"
         "reg = ModelRegistry(m)\n"
         "c = TestClient(create_server(reg, on_warm=asked.append))\n"
         "from explorer.app.site import app_prefix\n"
@@ -82,19 +82,19 @@ def test_gradio_is_imported_without_parsing_its_type_stubs_and_only_for_that_imp
 
 
 def test_numpy_weights_and_digest_equal_the_torch_checkpoints():
-    from explorer.checkpoint import load_checkpoint, read_weights, weights_digest
-    from explorer.registry import load_model
+    from explorer.store.checkpoint import load_checkpoint, read_checkpoint_arrays, weights_digest
+    from explorer.store.registry import read_served_model
 
     for name in ("mnist-z16", "mnist-cvae-z16"):
         ckpt = load_checkpoint(name)
-        _, config, record, arrays = read_weights(name)
+        _, config, record, arrays = read_checkpoint_arrays(name)
         assert config == ckpt.config and record == ckpt.record
         sd = ckpt.vae.state_dict()
         assert sorted(arrays) == sorted(sd)
         for k, a in arrays.items():
             np.testing.assert_array_equal(a, sd[k].numpy())
         assert weights_digest(arrays) == ckpt.weights_sha256
-        m = load_model(name)
+        m = read_served_model(name)
         assert not m.ready
         linears = [mod for mod in ckpt.vae.decoder.net if isinstance(mod, torch.nn.Linear)]
         assert len(m.decoder_layers) == len(linears)
@@ -108,7 +108,7 @@ def test_non_finite_weights_are_refused_when_read(tmp_path):
     """Non-finite weights are caught by the NumPy read at the app's start, with the file named."""
     from safetensors.numpy import load_file, save_file
 
-    from explorer.checkpoint import CheckpointError, read_weights, resolve_checkpoint
+    from explorer.store.checkpoint import CheckpointError, read_checkpoint_arrays, resolve_checkpoint
 
     src = resolve_checkpoint("mnist-z2")
     from safetensors import safe_open
@@ -121,16 +121,16 @@ def test_non_finite_weights_are_refused_when_read(tmp_path):
     bad = tmp_path / "nan.safetensors"
     save_file(arrays, str(bad), metadata=meta)
     with pytest.raises(CheckpointError, match=r"nan\.safetensors.*NaN"):
-        read_weights(bad)
+        read_checkpoint_arrays(bad)
 
 
 def test_page_response_preloads_the_scripts_it_runs():
     out = run_py(
         "from fastapi.testclient import TestClient\n"
-        "from explorer.registry import ModelRegistry, load_model\n"
+        "from explorer.store.registry import ModelRegistry, read_served_model\n"
         "from explorer.app.server import create_server\n"
         "from explorer.app.site import app_files, app_prefix\n"
-        "reg = ModelRegistry(load_model('mnist-z2'))\n"
+        "reg = ModelRegistry(read_served_model('mnist-z2'))\n"
         "import html, re\n"
         "c = TestClient(create_server(reg))\n"
         "r = c.get('/')\n"

@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from explorer.app.bundle import build_file, kinds_of, read_container
-from explorer.checkpoint import load_checkpoint
-from explorer.config import ModelConfig, TrainConfig
-from explorer.model import VAE
-from explorer.registry import load_model
-from explorer.snapshots import SnapshotError, load_snapshots, measure, snapshot_steps, snapshots_path_for
-from explorer.timeline import TimelineError, load_timeline, timeline_path_for
-from explorer.train import train
-from explorer.utils import set_seed
+from explorer.store.checkpoint import load_checkpoint
+from explorer.store.registry import read_served_model
+from explorer.store.snapshots import SnapshotError, load_snapshots, measure, snapshot_steps, snapshots_path_for
+from explorer.store.timeline import TimelineError, load_timeline, timeline_path_for
+from explorer.vae.config import ModelConfig, TrainConfig
+from explorer.vae.model import VAE
+from explorer.vae.runtime import set_seed
+from explorer.vae.train import train
 
 from conftest import PickleBomb, run_cli
 
@@ -65,7 +65,7 @@ def test_the_last_snapshot_is_the_checkpoint(tiny, mnist_test):
 def test_a_shipped_models_last_snapshot_agrees_with_its_record(mnist_test):
     """mnist-z2's last moment (one sample per digit, the KL in closed form) and its record's test ELBO
     (Pyro's protocol, a mean over 5 seeds): the same quantity, within their standard errors."""
-    m = load_model("mnist-z2")
+    m = read_served_model("mnist-z2")
     snaps = load_snapshots(snapshots_path_for(m.path), m.weights_sha256)
     vae = m.ckpt.vae.eval()
     ours = [measure(vae, mnist_test.images, None, seed=s)["elbo"] for s in range(5)]
@@ -121,7 +121,7 @@ def test_aligned_umap_keeps_digits_in_place_better_than_independent_maps(tiny):
     independent UMAP runs with the same seed (each map centred and scaled to unit RMS radius first)."""
     import umap
 
-    from explorer.timeline_build import aligned_maps
+    from explorer.store.timeline_build import aligned_maps
 
     snaps = load_snapshots(snapshots_path_for(tiny))
     locs = [snaps.arrays["loc"][t][:2000].astype(np.float32) for t in range(4)]
@@ -142,7 +142,7 @@ def test_aligned_umap_keeps_digits_in_place_better_than_independent_maps(tiny):
 
 @pytest.mark.parametrize("name", ["mnist-z2", "mnist-z16", "mnist-z2-beta4", "mnist-z2-ae"])
 def test_the_pages_timeline_file_is_small_and_ends_on_the_map(name):
-    m = load_model(name)
+    m = read_served_model(name)
     assert "timeline" in kinds_of(m)
     blob = build_file(m, "timeline")
     import brotli
@@ -163,14 +163,14 @@ def test_a_damaged_timeline_leaves_its_model_served(tmp_path):
     import shutil
 
     from explorer.app.site import manifest
-    from explorer.registry import ModelRegistry
+    from explorer.store.registry import ModelRegistry
 
-    m = load_model("mnist-z2")
+    m = read_served_model("mnist-z2")
     for suffix in (".safetensors", ".atlas.npz"):
         shutil.copy(m.path.with_name(f"mnist-z2{suffix}"), tmp_path / f"copy{suffix}")
     with zipfile.ZipFile(tmp_path / "copy.timeline.npz", "w") as zf:
         zf.writestr("meta.npy", b"not an array")
-    copy = load_model(tmp_path / "copy.safetensors")
+    copy = read_served_model(tmp_path / "copy.safetensors")
     entry = manifest(ModelRegistry(copy, directory=tmp_path), server=True)["models"][0]
     assert "timeline" not in entry["files"] and "not a readable timeline" in entry["timeline_error"]
     assert {"map", "net", "atlas"} <= set(entry["files"])

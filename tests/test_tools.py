@@ -7,15 +7,15 @@ import io
 import numpy as np
 import pytest
 
-from explorer.registry import load_model
-from explorer.tools import interpolate, lerp, map_csv, slerp, traversal_grid, traverse
+from explorer.store.registry import read_served_model
+from explorer.views.tools import interpolate, lerp, map_csv, slerp, traversal_grid, traverse
 
 from conftest import ONE, SEVEN, draw_stroke, settled
 
 
 @pytest.fixture(scope="module")
 def z16():
-    return load_model("mnist-z16")
+    return read_served_model("mnist-z16")
 
 
 def test_slerp_endpoints_norms_and_angles():
@@ -96,7 +96,7 @@ def test_interpolate_in_the_page(page):
     assert len(page.evaluate("window.vx.paths")) == 2
     # the strips are Python's interpolation between the same two points
     a, b = page.evaluate("window.vx.result.loc"), page.evaluate("Array.from(window.vx.ringZ)")
-    ref = interpolate(load_model("mnist-z16"), a, b, 10)
+    ref = interpolate(read_served_model("mnist-z16"), a, b, 10)
     ours = page.evaluate("window.vx.hooks.lastInterp")
     for kind, key in (("linear", "linear"), ("slerp", "slerp")):
         diff = np.abs(np.frombuffer(base64.b64decode(ref[kind]["images"]), np.uint8).astype(int) - np.array(ours[key]))
@@ -120,7 +120,7 @@ def test_traverse_in_the_page(page):
     ours = page.evaluate("window.vx.hooks.lastTraverse")
     kl = res["kl_dims"]
     assert [kl[d] for d in ours["dims"]] == sorted(kl, reverse=True)
-    ref = traverse(load_model("mnist-z16"), res["loc"], kl=kl)
+    ref = traverse(read_served_model("mnist-z16"), res["loc"], kl=kl)
     assert ref["dims"] == ours["dims"] and ref["values"] == pytest.approx(ours["values"])
     diff = np.abs(np.frombuffer(base64.b64decode(ref["images"]), np.uint8).astype(int) - np.array(ours["images"]))
     assert diff.max() <= 1
@@ -175,9 +175,9 @@ def test_models_side_by_side(page):
     assert other["input"] == mine["input"]  # both sides are of one drawing
     assert a == pytest.approx(mine["elbo"], abs=0.01) and b == pytest.approx(other["elbo"], abs=0.01)
     d = page.evaluate("({w: vx.drawing.width, h: vx.drawing.height, p: Array.from(vx.drawing.pixels)})")
-    from explorer.inference import encode_drawing
+    from explorer.views.inference import encode_drawing
 
-    ref = encode_drawing(load_model("mnist-z50"), np.array(d["p"], np.uint8).reshape(d["h"], d["w"]),
+    ref = encode_drawing(read_served_model("mnist-z50"), np.array(d["p"], np.uint8).reshape(d["h"], d["w"]),
                          mine["k"], mine["seed"])
     assert other["elbo"] == pytest.approx(ref["elbo"], abs=1e-3)
 

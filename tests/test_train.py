@@ -8,14 +8,14 @@ import pytest
 import torch
 from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
 
-import explorer.train as train_mod
-from explorer.checkpoint import load_checkpoint
-from explorer.config import ModelConfig, TrainConfig
-from explorer.data import MnistSplit
-from explorer.model import VAE, one_hot
-from explorer.optim import JointOptim
-from explorer.svi import jit_executor, make_svi
-from explorer.train import train
+import explorer.vae.train as train_mod
+from explorer.store.checkpoint import load_checkpoint
+from explorer.vae.config import ModelConfig, TrainConfig
+from explorer.vae.data import MnistSplit
+from explorer.vae.model import VAE, one_hot
+from explorer.vae.optim import JointOptim
+from explorer.vae.svi import jit_executor, make_svi
+from explorer.vae.train import train
 
 SMALL = ModelConfig(z_dim=3, hidden=(24,))
 
@@ -145,9 +145,9 @@ def test_make_svi_compiles_trace_elbo_by_default_but_not_meanfield():
 
 
 def test_the_record_says_what_compacting_the_weights_cost_paired_over_seeds(tmp_path):
-    """train rounds the weights last (explorer.checkpoint.compact) and records the true test ELBO's change,
+    """train rounds the weights last (explorer.store.checkpoint.compact) and records the true test ELBO's change,
     paired over the same seeds, without moving the random streams the rest of the run uses."""
-    from explorer.checkpoint import COMPACT_BITS, read_weights, weights_digest
+    from explorer.store.checkpoint import COMPACT_BITS, read_checkpoint_arrays, weights_digest
 
     cfg = TrainConfig(epochs=2, batch_size=32, lr=1e-2, seed=5, test_every=1, jit=False)
     tr, te = _split(128, 1), _split(64, 2)
@@ -157,7 +157,7 @@ def test_the_record_says_what_compacting_the_weights_cost_paired_over_seeds(tmp_
     assert 0 < abs(change["test_elbo_change"]) < 0.5 and 0 < change["test_elbo_change_se"] < 0.1
     stored = load_checkpoint(tmp_path / "m.safetensors").vae.state_dict()
     assert change["before_weights_sha256"] != weights_digest(stored)  # the rounding did change the weights
-    assert read_weights(tmp_path / "m.safetensors")[2]["weights"]["compacted"] == change
+    assert read_checkpoint_arrays(tmp_path / "m.safetensors")[2]["weights"]["compacted"] == change
     # the measurement restores every generator: the same run with the measurement skipped records the same
     # post-compaction test ELBO, bit for bit
     real = train_mod._seeded_elbos

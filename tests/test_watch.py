@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.config import PRESETS
-from explorer.model import VAE
-from explorer.registry import load_model
-from explorer.utils import set_seed
-from explorer.wire import to_u8
+from explorer.store.registry import read_served_model
+from explorer.vae.config import PRESETS
+from explorer.vae.model import VAE
+from explorer.vae.runtime import set_seed
+from explorer.views.wire import to_u8
 
 from conftest import ROOT, AppProcess
 
@@ -44,7 +44,7 @@ def test_the_timeline_moves_the_map_and_decodes_the_ring_with_each_moment(page):
     page.on("request", lambda r: asked.append(r.url))
     show(page, "mnist-z2")
     assert not any(".timeline." in u for u in asked)  # not part of a visit
-    m = load_model("mnist-z2")
+    m = read_served_model("mnist-z2")
     page.click("[data-vx=tl-open]")
     at_moment(page, 0)
     assert any(".timeline." in u for u in asked)
@@ -106,14 +106,14 @@ def test_what_the_kl_does_shows_three_trainings_and_says_which_is_the_vae(page):
     assert "poutine.mask(mask=False)" in card.locator("[data-kl=mnist-z2-ae]").inner_text()
     priors = page.evaluate("window.vx.hooks.klPrior")
     for name in ("mnist-z2", "mnist-z2-beta4", "mnist-z2-ae"):
-        m = load_model(name)
+        m = read_served_model(name)
         shown = card.locator(f"[data-vx-kl-elbo='{name}']").inner_text()
         assert shown.startswith(f"{m.record['test_elbo']:.2f}")
         z = torch.tensor(priors[name]["z"], dtype=torch.float32).reshape(-1, 2)
         with torch.no_grad():
             want = to_u8(m.ckpt.vae.decode(z)).astype(int).ravel()
         assert np.abs(np.array(priors[name]["images"]) - want).max() <= 1, name
-    ae, vae = load_model("mnist-z2-ae").summary(), load_model("mnist-z2").summary()
+    ae, vae = read_served_model("mnist-z2-ae").summary(), read_served_model("mnist-z2").summary()
     assert ae["test_kl"] > 20 * vae["test_kl"] and ae["test_recon"] > vae["test_recon"]
 
 

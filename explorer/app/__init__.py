@@ -1,9 +1,10 @@
-"""The web layer: the server the page talks to. The ML core (``explorer/*.py``) knows nothing of it.
+"""The web layer: the server the page talks to. ``explorer.vae``, ``explorer.store`` and ``explorer.views``
+know nothing of it.
 
 - ``startup.py`` — ``python -m explorer``: read the model, take the port, open the browser, serve.
 - ``asgi.py`` — the app as a factory for a standard server's own workers (``--workers N``: uvicorn's).
 - ``server.py`` — the ASGI app: middleware, the login, our routes, Gradio mounted as the page's shell.
-- ``routes.py`` — the ``/api`` routes: thin callbacks over :mod:`explorer.inference` and :mod:`explorer.tools`.
+- ``routes.py`` — the ``/api`` routes: thin callbacks over :mod:`explorer.views`.
 - ``schemas.py`` — the request bodies and their limits.
 - ``bundle.py`` — the binary bundle the page decodes drags from.
 - ``page.py`` — the Gradio Blocks shell, the page's ``<head>`` and its static files (``static/``).
@@ -14,6 +15,6 @@
 - ``admission.py`` — admission control: each tab's computations and the bounded queues.
 - ``batching.py`` — micro-batching of the compute routes.
 - ``connections.py`` — read deadlines and the connection cap (uvicorn's h11 protocol, subclassed).
-- ``sessions.py`` — each tab's newest request number ("newest wins"), in this process.
+- ``newest_wins.py`` — each tab's newest request number ("newest wins"), in this process.
 - ``gradio_import.py`` — ``import gradio`` without its type-stub rewriting.
 """

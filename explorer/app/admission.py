@@ -11,7 +11,7 @@ and the tab it names) may have at most ``per_client`` requests of the computing 
 - ``encode``, ``logpx``: drawings, computed by the routes' batchers (:mod:`explorer.app.batching`; their
   lanes in :data:`LANES`); admission bounds how many are in flight;
 - ``heavy``: step 6 and "check with Pyro", one at a time (Pyro's param store is global: one lock,
-  :data:`explorer.svi.PYRO_LOCK`, serialises them, so one slot is the truth), a short queue;
+  :data:`explorer.vae.svi.PYRO_LOCK`, serialises them, so one slot is the truth), a short queue;
 - ``light``: the tools and the Python reference routes, ``cores`` slots;
 - ``lookup``: hovers, answered on the event loop, bounded per client only;
 - ``file``: what is sent as it is (the page's files, the models' files, ``map.csv``, the login form),
@@ -42,7 +42,7 @@ from starlette.routing import Match
 
 from explorer.app.auth import COOKIE
 from explorer.app.middleware import ASGIApp, respond
-from explorer.app.sessions import LatestRequests
+from explorer.app.newest_wins import LatestRequests
 
 ADMISSION = "x-vx-admission"  # the key of a route's kind in its openapi_extra
 KINDS = ("encode", "logpx", "heavy", "light", "lookup", "file", "free")

@@ -67,11 +67,11 @@ def build(settings: Settings, announce: Any = log.info) -> tuple[Any, Any]:
     from explorer.app.auth import parse_auth
     from explorer.app.server import create_server
     from explorer.app.startup import ModelBuilder
-    from explorer.registry import ModelRegistry, load_model
+    from explorer.store.registry import ModelRegistry, read_served_model
 
     creds = parse_auth(settings.auth, ENV["auth"])
     lecturer = parse_auth(settings.lecturer, ENV["lecturer"])
-    default = load_model(settings.checkpoint, settings.device, threads=settings.threads)
+    default = read_served_model(settings.checkpoint, settings.device, threads=settings.threads)
     registry = ModelRegistry(default, settings.device, directory=default.path.parent)
     builder = ModelBuilder(registry, announce)
     app = create_server(registry, auth=creds, on_warm=builder.request, cores=settings.cores, lecturer=lecturer)

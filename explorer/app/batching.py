@@ -3,7 +3,7 @@
 A :class:`Batcher` has a few lanes (threads that compute). A request that finds a lane free starts at
 once, alone: no waiting for company, so one student's latency is what it was. Requests that arrive while
 every lane is busy wait in the batcher's queue; when a lane frees, it takes all of them (up to
-``max_batch``) and computes them in one pass (:func:`explorer.inference.encode_drawings`), so under load
+``max_batch``) and computes them in one pass (:func:`explorer.views.inference.encode_drawings`), so under load
 the per-request overhead of torch and Python is paid once per batch instead of once per drawing.
 """
 

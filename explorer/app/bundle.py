@@ -6,7 +6,7 @@ Each model is four files (five with a timeline), fetched in this order (``static
   the map itself (``xy`` ``(N, 2)`` float32, ``labels`` ``(N,)`` uint8): enough to draw the map;
 * ``net``: the encoder's and the decoder's layers (``enc.W0``, ``enc.b0``, ..., ``dec.W0``, ..., ``W``
   of shape ``(out, in)``), as float16 where every value is one (the shipped weights are: see
-  :func:`explorer.checkpoint.compact`), else float32; the page computes with exactly these numbers;
+  :func:`explorer.store.checkpoint.compact`), else float32; the page computes with exactly these numbers;
 * ``atlas``: the guide means of the test digits (``loc`` ``(N, z_dim)``) and the map's triangulation
   (``triangles``, ``neighbors`` ``(T, 3)``, uint16 where the indices fit, "no neighbour" then 0xFFFF), for
   the mappings between the map and the latent space;
@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from explorer.checkpoint import is_half_exact
 from explorer.constants import page_constants
-from explorer.registry import Loaded
-from explorer.snippets import snippets_for
+from explorer.store.checkpoint import is_half_exact
+from explorer.store.registry import ServedModel
+from explorer.views.snippets import snippets_for
 
 MAGIC = b"VXB1"
 FORMAT = "explorer-files/1"
@@ -102,8 +102,8 @@ def pack_thumbs(thumbs: np.ndarray) -> np.ndarray:
     return (q[:, 0::2] << 4) | q[:, 1::2]
 
 
-def _timeline_file(m: Loaded) -> bytes:
-    """The timeline (:mod:`explorer.timeline`): the moments' figures in the header; the maps of every moment
+def _timeline_file(m: ServedModel) -> bytes:
+    """The timeline (:mod:`explorer.store.timeline`): the moments' figures in the header; the maps of every moment
     but the last as float16 (the last is the map file's own ``xy``, to the bit); the decoder's images on the
     grid of map positions at each moment."""
     t, meta = m.timeline()
@@ -117,12 +117,12 @@ def _timeline_file(m: Loaded) -> bytes:
                               "grid_images": t["grid_images"]})
 
 
-def kinds_of(m: Loaded) -> tuple[str, ...]:
+def kinds_of(m: ServedModel) -> tuple[str, ...]:
     """The files of model ``m``: :data:`KINDS`, and ``timeline`` when it has one."""
     return (*KINDS, "timeline") if m.timeline_path is not None else KINDS
 
 
-def build_file(m: Loaded, kind: str) -> bytes:
+def build_file(m: ServedModel, kind: str) -> bytes:
     """The ``kind`` file of model ``m`` (one of :func:`kinds_of`)."""
     a = m.atlas
     if kind == "map":
@@ -175,7 +175,7 @@ class ModelFile:
             return self._cache[encoding]
 
 
-def file_of(m: Loaded, kind: str) -> ModelFile:
+def file_of(m: ServedModel, kind: str) -> ModelFile:
     """:func:`build_file`, named by its SHA-256, made once per model."""
     def make() -> ModelFile:
         data = build_file(m, kind)

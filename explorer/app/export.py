@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from explorer.app.site import site_tree
-from explorer.registry import ModelRegistry, load_model
+from explorer.store.registry import ModelRegistry, read_served_model
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def export_site(directory: Path, checkpoints: list[str] | None = None, force: bo
     if directory.is_dir() and any(directory.iterdir()) and not force:
         raise ExportError(f"{directory} is not empty: choose an empty folder, or pass --force to write into it")
     if checkpoints:
-        models = [load_model(c) for c in checkpoints]
+        models = [read_served_model(c) for c in checkpoints]
         names = [m.name for m in models]
         if len(set(names)) < len(names):
             raise ExportError(f"two of the models have the same name: {names}")
@@ -40,13 +40,13 @@ def export_site(directory: Path, checkpoints: list[str] | None = None, force: bo
         for m in models[1:]:
             registry.add(m)
     else:
-        from explorer.checkpoint import available_checkpoints, checkpoint_dir
+        from explorer.store.checkpoint import available_checkpoints, checkpoint_dir
 
         found = available_checkpoints(checkpoint_dir())
         if not found:
             raise ExportError(f"no models in {checkpoint_dir()}: pass --checkpoint NAME")
         default = "mnist-z16" if "mnist-z16" in found else found[0]
-        registry = ModelRegistry(load_model(default))
+        registry = ModelRegistry(read_served_model(default))
         names = [default, *(n for n in registry.names() if n != default)]
     tree = site_tree(registry, server=False, names=names)
     written = []

@@ -1,4 +1,4 @@
-"""The live run's routes (:mod:`explorer.live`): everyone watches, only the lecturer starts and stops.
+"""The live run's routes (:mod:`explorer.views.live`): everyone watches, only the lecturer starts and stops.
 
 * ``GET /api/live``: who you are (lecturer or not, and how one becomes it) and the run so far;
 * ``GET /api/live/stream?since=V``: the updates after version ``V``, as server-sent events, as they come;
@@ -23,8 +23,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from explorer.app.admission import admitted
-from explorer.data import DataMissingError
-from explorer.live import Busy, LiveSettings, LiveTrainer
+from explorer.vae.data import DataMissingError
+from explorer.views.live import Busy, LiveSettings, LiveTrainer
 
 MAX_WATCHERS = 1000  # event streams held open at once; more: 503
 KEEPALIVE = 15.0  # seconds of silence before a comment line keeps a stream (and its proxies) open

@@ -24,7 +24,7 @@ from explorer.app import site
 from explorer.app.bundle import file_of, kinds_of
 from explorer.app.gradio_import import import_gradio
 from explorer.app.site import ROOT_HTML, SiteFile
-from explorer.registry import ModelRegistry
+from explorer.store.registry import ModelRegistry
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOGIN_CSS = STATIC / "login.css"

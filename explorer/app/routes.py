@@ -1,4 +1,4 @@
-"""The ``/api`` routes the page calls: thin callbacks over :mod:`explorer.inference` and :mod:`explorer.tools`.
+"""The ``/api`` routes the page calls: thin callbacks over :mod:`explorer.views` (inference, tools, decoding).
 
 The page computes a drawing's forward pass itself, from the model's files (:mod:`explorer.app.site`); these
 routes are what needs Pyro (step 6's SVI step, "check with Pyro", log p(x) with many samples) and the
@@ -36,8 +36,8 @@ from explorer.app.schemas import (
     TraverseRequest,
 )
 from explorer.constants import LOGPX_K, MAX_SAMPLES, PRIOR_N
-from explorer.preprocess import BlankDrawingError
-from explorer.registry import Loaded, ModelRegistry
+from explorer.store.registry import ModelRegistry, ServedModel
+from explorer.views.preprocess import BlankDrawingError
 
 MAX_BATCH = {"encode": 16, "logpx": 24}  # drawings one batch takes at most
 # Importance samples of log p(x) that may wait: 48 of the page's (k = 1,000), or 9 of the largest (5,000);
@@ -56,19 +56,19 @@ def json_response(answer: dict[str, Any]) -> Response:
 
 def _inference():
     """The model computations import torch: imported on first use, so the page is served before torch."""
-    from explorer import inference
+    from explorer.views import inference
 
     return inference
 
 
 def _decoding():
-    from explorer import decoding
+    from explorer.views import decoding
 
     return decoding
 
 
 def _tools():
-    from explorer import tools
+    from explorer.views import tools
 
     return tools
 
@@ -92,7 +92,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
     is read, and makes the refusals and the "newest wins" answers."""
     router = APIRouter(prefix="/api", dependencies=[Depends(require_login)])
 
-    def model(name: str, built: bool = True) -> Loaded:
+    def model(name: str, built: bool = True) -> ServedModel:
         """The model ``name``; with ``built``, its torch model is built (or waited for) too."""
         try:
             m = registry.get(name)
@@ -132,7 +132,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
 
     batchers: dict[tuple[str, str], Batcher] = {}
 
-    def batcher(m: Loaded, kind: str) -> Batcher:
+    def batcher(m: ServedModel, kind: str) -> Batcher:
         """The model's batcher for ``kind`` ("encode" or "logpx"): drawings that wait are computed together."""
         key = (m.name, kind)
         if key not in batchers:
@@ -202,7 +202,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
     def step(name: str, req: StepRequest) -> Any:
         """Step 6: Adam steps of Pyro's SVI on a copy of the model, for this drawing (the model served
         to everyone is never changed)."""
-        from explorer.backprop import adam_steps
+        from explorer.views.backprop import adam_steps
 
         return drawing_route(name, req, lambda m, c, r: adam_steps(
             m, c, steps=r.steps, lr=r.lr, seed=r.seed, estimator=r.estimator,
@@ -211,7 +211,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
     @router.post("/models/{name}/check", **admitted("heavy"))
     def check(name: str, req: CheckRequest) -> Any:
         """"Check with Pyro": Pyro's Trace_ELBO (or TraceMeanField_ELBO) on this drawing at the page's z."""
-        from explorer.pyro_check import pyro_check
+        from explorer.views.pyro_check import pyro_check
 
         if any(len(row) > 512 for row in req.z):
             raise HTTPException(422, "z: each row holds at most 512 numbers")

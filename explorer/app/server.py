@@ -24,8 +24,8 @@ from explorer.app.middleware import BodyLimit, LoginGate, SameOrigin, SecurityHe
 from explorer.app.page import Site, build_app, login_page, logout_page, page_head, preload_links, serve_login_css
 from explorer.app.routes import make_router
 from explorer.app.schemas import MAX_REQUEST_BYTES
-from explorer.live import LiveTrainer
-from explorer.registry import ModelRegistry
+from explorer.store.registry import ModelRegistry
+from explorer.views.live import LiveTrainer
 
 GRADIO_OPTIONS: dict[str, Any] = {"ssr_mode": False, "footer_links": []}
 

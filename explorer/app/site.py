@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from explorer.app.bundle import file_of, kinds_of
-from explorer.registry import ModelRegistry
+from explorer.store.registry import ModelRegistry
 
 STATIC = Path(__file__).resolve().parent / "static"
 APP_SUFFIXES = {".js", ".css", ".png"}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from explorer.registry import ModelRegistry
+    from explorer.store.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     torch model is built in a background thread once the page has drawn the map (``import torch``
     alone takes seconds: README, "How it works"); a drawing sent before that waits for it."""
     from explorer.app.auth import parse_auth
-    from explorer.registry import ModelRegistry, load_model
+    from explorer.store.registry import ModelRegistry, read_served_model
 
     try:
         creds = parse_auth(auth)
@@ -113,14 +113,14 @@ def serve(checkpoint: str, device: str | None, host: str, port: int, auth: str |
     if host not in LOOPBACK and creds is None:
         log.warning("listening on %s without --auth: anyone who can reach this machine can use the app", host)
     if device not in (None, "", "auto", "cpu"):  # a GPU asked for by name: say now if it is missing
-        from explorer.utils import pick_device
+        from explorer.vae.runtime import pick_device
 
         pick_device(device)
     prefer_vectorised_kernels()  # before torch's first operation (the model is built later, in a thread)
     t0 = time.perf_counter()
     # Requests are small (one drawing): one thread per request beats several fighting over 2 cores
     # with each other and with the browser; concurrent users still run in parallel.
-    default = load_model(checkpoint, device, threads=max(1, threads))
+    default = read_served_model(checkpoint, device, threads=max(1, threads))
     registry = ModelRegistry(default, device, directory=default.path.parent)
     sock = listen(host, port)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
@@ -282,7 +282,7 @@ class ModelBuilder:
         try:
             m = self.registry.get(name)
             vae = m.ckpt.vae
-            from explorer import decoding, inference, tools  # noqa: F401 -- imported here, not on a first request
+            from explorer.views import decoding, inference, tools  # noqa: F401 -- imported here, not on a first request
 
             stroke = np.pad(np.full((40, 8), 255, np.uint8), 20)  # a "1": warms a drawing's code path
             inference.encode_drawing(m, stroke, k=2, label=0 if m.config.labels else None)

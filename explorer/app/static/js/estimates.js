@@ -1,4 +1,4 @@
-// Monte Carlo summaries, the twins of explorer/estimates.py: a mean with its standard error, and the
+// Monte Carlo summaries, the twins of explorer/views/estimates.py: a mean with its standard error, and the
 // norm of a mean gradient estimated without bias, with a bootstrap s.e. drawn from the shared generator.
 
 import { integers } from "./rng.js";

@@ -1,4 +1,4 @@
-// One forward pass of the VAE for a drawing, in the page: the twin of explorer/inference.py's
+// One forward pass of the VAE for a drawing, in the page: the twin of explorer/views/inference.py's
 // encode_drawing, field for field. Steps: (1) the guide's loc and scale, (2) z = loc + scale * eps with
 // eps from the shared generator, and the gradient of the reconstruction term through z, (3) the KL, by
 // Monte Carlo (Trace_ELBO) and in closed form (TraceMeanField_ELBO), (4) the Bernoulli score of each
@@ -169,7 +169,7 @@ export function forwardPass(m, x, opts) {
 }
 
 /** Grey-level images (n x 784) of latent rows z (n x z_dim), decoded as `labels` (one per row, or one
- *  for all) by a conditional model: the decoder at those points, as explorer/tools.py decodes them. */
+ *  for all) by a conditional model: the decoder at those points, as explorer/views/tools.py decodes them. */
 export function decodeImages(m, z, n, labels = null) {
   const net = m.net;
   return toU8(decodeLogits(net, withLabel(net, z, n, net.zdim, labels ?? 0), n).map(sigmoid));

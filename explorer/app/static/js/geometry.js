@@ -1,4 +1,4 @@
-// Map position -> latent z: the twin of Atlas.inverse in explorer/atlas.py. Walk the stored Delaunay
+// Map position -> latent z: the twin of Atlas.inverse in explorer/store/atlas.py. Walk the stored Delaunay
 // triangulation to the triangle holding the point, then interpolate its corners' guide means with
 // barycentric weights. Regions are the words of explorer/constants.py REGIONS.
 
@@ -77,7 +77,7 @@ function offer(bestD, bestI, k, d2, i) {
 }
 
 /**
- * Latent points -> map positions: the twin of Atlas.forward in explorer/atlas.py. z: n rows of z_dim;
+ * Latent points -> map positions: the twin of Atlas.forward in explorer/store/atlas.py. z: n rows of z_dim;
  * returns Float64Array(2n). On a latent map, z itself (as float32); else the inverse-distance-weighted
  * mean of the map positions of the k test digits nearest in latent space (ties: the lower index).
  * Four points at a time, so that each test digit's mean is read once for four.

@@ -1,4 +1,4 @@
-// The importance-weighted log p(x) of a drawing, in the page: the twin of explorer/elbo.py's
+// The importance-weighted log p(x) of a drawing, in the page: the twin of explorer/vae/elbo.py's
 // log_weights_each and iwae_from_weights for one image. k samples z = loc + scale * eps (eps from the
 // shared generator, stream "logpx"), in chunks of 100 through the decoder; the estimate
 // log mean exp(log p(x, z) - log q(z|x)) (+ log p(y)), its delta-method s.e. and the effective sample size.
@@ -30,7 +30,7 @@ export function* logWeights(m, x, { k, seed, label = null }) {
   }
 }
 
-/** {log_px, log_px_se, ess} from all the log-weights (k of them), as explorer/elbo.py's iwae_from_weights. */
+/** {log_px, log_px_se, ess} from all the log-weights (k of them), as explorer/vae/elbo.py's iwae_from_weights. */
 export function iwae(lw, labels) {
   const k = lw.length, top = Math.max(...lw), logPy = labels ? -Math.log(labels) : 0;
   let sum = 0, sum2 = 0;

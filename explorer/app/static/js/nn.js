@@ -1,4 +1,4 @@
-// The networks, run in the page from the model's weights: the twins of explorer/model.py's Encoder and
+// The networks, run in the page from the model's weights: the twins of explorer/vae/model.py's Encoder and
 // Decoder (Linear, activation, ..., Linear), hand-written, sums in float64 over the float32 weights.
 // A batch is row-major: n rows of `cols` numbers. The decoder also runs backwards (the gradient of a
 // loss with respect to its input z), as autograd does for step 2 of the lens.
@@ -120,7 +120,7 @@ export function decodeBackward(net, keep, g, n) {
 const EPS32 = 2 ** -23;
 export const sigmoid32 = (l) => Math.fround(1 / Math.fround(1 + Math.fround(Math.exp(-Math.fround(l)))));
 
-/** log p(x_i | z) for pixel ink x and logit l, as explorer/elbo.py's log_bernoulli (Pyro's score); and
+/** log p(x_i | z) for pixel ink x and logit l, as explorer/vae/elbo.py's log_bernoulli (Pyro's score); and
  *  whether the clamp is off (the gradient passes). */
 export function bernoulli(l, x) {
   const p = sigmoid32(l), pc = p < EPS32 ? EPS32 : p > 1 - EPS32 ? 1 - EPS32 : p;
@@ -128,7 +128,7 @@ export function bernoulli(l, x) {
 }
 export const unclamped = (l) => { const p = sigmoid32(l); return p >= EPS32 && p <= 1 - EPS32; };
 
-/** Probabilities in [0, 1] as grey levels 0..255 (explorer/wire.py's to_u8: halves to even). */
+/** Probabilities in [0, 1] as grey levels 0..255 (explorer/views/wire.py's to_u8: halves to even). */
 export function toU8(probs, out = new Uint8Array(probs.length)) {
   for (let i = 0; i < probs.length; i++) {
     const v = Math.fround(Math.fround(Math.min(1, Math.max(0, probs[i]))) * 255), f = Math.floor(v), d = v - f;

@@ -1,4 +1,4 @@
-// A drawing -> the 28x28 input the model sees: the twin of explorer/preprocess.py, to the bit. The ink's
+// A drawing -> the 28x28 input the model sees: the twin of explorer/views/preprocess.py, to the bit. The ink's
 // bounding box is scaled to fit 20x20 with Pillow's Lanczos filter (its fixed-point arithmetic, as in
 // Pillow's Resample.c), then placed so that its centre of mass sits at the centre, as MNIST's digits were.
 // A test holds the page's float32 input to Python's on hundreds of drawings.
@@ -72,7 +72,7 @@ export function roundHalfEven(v) {
 
 /**
  * The drawing {width, height, pixels: Uint8Array of ink 0..255, row-major} as the model's input: a
- * Float32Array(784) in [0, 1], as explorer/preprocess.py's to_mnist. Throws DrawingError (blank, small),
+ * Float32Array(784) in [0, 1], as explorer/views/preprocess.py's to_mnist. Throws DrawingError (blank, small),
  * with the messages of explorer/constants.py (`C.messages`).
  */
 export function toMnist(drawing, C) {

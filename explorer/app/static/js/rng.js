@@ -1,4 +1,4 @@
-// The explorer's seeded generator, the twin of explorer/rng.py, bit for bit: Philox4x32-10 turns
+// The explorer's seeded generator, the twin of explorer/vae/rng.py, bit for bit: Philox4x32-10 turns
 // (seed, stream, block) into four 32-bit words; two words make a uniform (m + 1/2) / 2^52; a normal is
 // Phi^-1 of it by AS 241, its tails' logarithm computed from exactly rounded operations only.
 // A test draws 10,000 of each kind here and in Python and compares them bit for bit.
@@ -57,7 +57,7 @@ export function normals(seed, stream, n, start = 0) {
   return out;
 }
 
-// ---- AS 241 (PPND16) and the logarithm, operation for operation as in explorer/rng.py ----
+// ---- AS 241 (PPND16) and the logarithm, operation for operation as in explorer/vae/rng.py ----
 
 const A = [3.387132872796366608, 133.14166789178437745, 1971.5909503065514427, 13731.693765509461125,
   45921.953931549871457, 67265.770927008700853, 33430.575583588128105, 2509.0809287301226727];
@@ -90,7 +90,7 @@ function frexp(x) {
   return [view.getFloat64(0), e];
 }
 
-/** log x of a positive normal float, from exactly rounded operations (explorer/rng.py's log). */
+/** log x of a positive normal float, from exactly rounded operations (explorer/vae/rng.py's log). */
 export function log(x) {
   let [m, e] = frexp(x);
   if (m < SQRT_HALF) { m = m * 2.0; e -= 1; }

@@ -1,4 +1,4 @@
-// The exploration tools' maths, the twins of explorer/tools.py and of inference.py's prior_samples:
+// The exploration tools' maths, the twins of explorer/views/tools.py and of inference.py's prior_samples:
 // interpolation (straight and spherical), traversals of one dimension at a time, samples of the prior.
 
 import { normals } from "./rng.js";

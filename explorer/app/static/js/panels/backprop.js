@@ -1,5 +1,5 @@
 // Step 6 of the lens, backprop: what svi.step does after the loss, on the learner's drawing. Real Adam
-// steps of Pyro's SVI run on a copy of the model on the server (explorer/backprop.py): this step needs
+// steps of Pyro's SVI run on a copy of the model on the server (explorer/views/backprop.py): this step needs
 // Pyro, so it needs the server; the model everyone uses never changes, so "Reset" only clears this panel.
 
 import { drawingBody } from "../api.js";

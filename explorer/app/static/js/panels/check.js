@@ -1,5 +1,5 @@
 // "Check with Pyro": the server runs Pyro's own Trace_ELBO (or TraceMeanField_ELBO) on the drawing at the very
-// z this page drew (explorer/pyro_check.py), and the page shows Pyro's figures beside its own, with the gap.
+// z this page drew (explorer/views/pyro_check.py), and the page shows Pyro's figures beside its own, with the gap.
 
 import { drawingBody } from "../api.js";
 import { empty, fill, fmt, h } from "../dom.js";

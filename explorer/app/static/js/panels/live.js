@@ -1,4 +1,4 @@
-// Train it live: a short real run of Pyro's SVI on the server (explorer/live.py), a fresh z = 2 VAE, and its
+// Train it live: a short real run of Pyro's SVI on the server (explorer/views/live.py), a fresh z = 2 VAE, and its
 // map and curves as it trains. Every page connected watches the same run (server-sent events); only the
 // lecturer starts or stops it: a browser on the server's machine, or the --lecturer login.
 

@@ -20,13 +20,13 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from explorer.checkpoint import COMPACT_BITS, compact, save_checkpoint, weights_digest
-from explorer.config import ModelConfig, TrainConfig
-from explorer.data import MnistSplit
-from explorer.model import VAE, one_hot
-from explorer.snapshots import GRID, GRID_SPAN, Recorder, save_snapshots, snapshots_path_for
-from explorer.svi import batches, compile_jit, evaluate_loss, jit_executor, make_svi
-from explorer.utils import set_seed
+from explorer.store.checkpoint import COMPACT_BITS, compact, save_checkpoint, weights_digest
+from explorer.store.snapshots import GRID, GRID_SPAN, Recorder, save_snapshots, snapshots_path_for
+from explorer.vae.config import ModelConfig, TrainConfig
+from explorer.vae.data import MnistSplit
+from explorer.vae.model import VAE, one_hot
+from explorer.vae.runtime import set_seed
+from explorer.vae.svi import batches, compile_jit, evaluate_loss, jit_executor, make_svi
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,13 @@ def library_versions() -> dict[str, str]:
 
 
 COMPACT_SEEDS = 5  # the seeds of Pyro's protocol over which compaction's cost is measured, paired
-COMPACT_HOW = (f"explorer.checkpoint.compact on every tensor; the same {COMPACT_SEEDS} seeds of Pyro's protocol "
+COMPACT_HOW = (f"explorer.store.checkpoint.compact on every tensor; the same {COMPACT_SEEDS} seeds of Pyro's protocol "
                "before and after")
 
 
 def _seeded_elbos(vae: VAE, test_set: MnistSplit) -> list[float]:
     """The true test ELBO under seeds 0..COMPACT_SEEDS-1, leaving every random generator where it was."""
-    from explorer.evaluate import elbo_over_seeds
+    from explorer.vae.evaluate import elbo_over_seeds
 
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -169,7 +169,7 @@ def train(
     finally:
         pyro.enable_validation(True)  # Pyro's default, for whatever runs next in this process
 
-    # The shipped weights: float16-exact at bfloat16's precision (explorer.checkpoint.compact), so that the
+    # The shipped weights: float16-exact at bfloat16's precision (explorer.store.checkpoint.compact), so that the
     # page computes with exactly these numbers; the test ELBO recorded is the compact model's.
     before = -test_loss if not math.isnan(test_loss) else None
     before_sha = weights_digest(vae.state_dict())

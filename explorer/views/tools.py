@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.decoding import label_onehot
-from explorer.registry import Loaded
-from explorer.wire import b64, to_u8, values
+from explorer.store.registry import ServedModel
+from explorer.views.decoding import label_onehot
+from explorer.views.wire import b64, to_u8, values
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -68,19 +68,20 @@ def traversal_grid(z: np.ndarray, order: np.ndarray, steps: int = 9, span: float
 
 
 @torch.no_grad()
-def _decode(m: Loaded, z: np.ndarray, label: int | None = None) -> np.ndarray:
+def _decode(m: ServedModel, z: np.ndarray, label: int | None = None) -> np.ndarray:
     zt = torch.from_numpy(np.asarray(z, np.float32))
     return to_u8(m.ckpt.vae.decode(zt, label_onehot(m, label, zt.shape[0])))
 
 
-def check_z(m: Loaded, z: list[float]) -> np.ndarray:
+def check_z(m: ServedModel, z: list[float]) -> np.ndarray:
     a = np.asarray(z, np.float64)
     if a.shape != (m.config.z_dim,) or not np.isfinite(a).all() or np.abs(a).max() > 50:
         raise ValueError(f"z must be {m.config.z_dim} finite numbers within ±50")
     return a
 
 
-def interpolate(m: Loaded, a: list[float], b: list[float], n: int = 10, label: int | None = None) -> dict[str, Any]:
+def interpolate(m: ServedModel, a: list[float], b: list[float], n: int = 10,
+                label: int | None = None) -> dict[str, Any]:
     """Decoded strips from ``a`` to ``b`` (n images each), straight and spherical, with map paths."""
     if not 2 <= n <= 32:
         raise ValueError("n must be between 2 and 32")
@@ -92,7 +93,7 @@ def interpolate(m: Loaded, a: list[float], b: list[float], n: int = 10, label: i
     return out
 
 
-def traverse(m: Loaded, z: list[float], steps: int = 9, span: float = 3.0, rows: int = 16,
+def traverse(m: ServedModel, z: list[float], steps: int = 9, span: float = 3.0, rows: int = 16,
              kl: list[float] | None = None, label: int | None = None) -> dict[str, Any]:
     """A grid of decoded images: rows = dimensions (most KL first), columns = values over ±span."""
     if not (3 <= steps <= 15 and 0.5 <= span <= 5 and 1 <= rows <= 64):
@@ -108,7 +109,7 @@ def traverse(m: Loaded, z: list[float], steps: int = 9, span: float = 3.0, rows:
             "kl": values(weight[order]), "steps": steps, "images": b64(images)}
 
 
-def map_csv(m: Loaded) -> str:
+def map_csv(m: ServedModel) -> str:
     """The map as CSV: index, label, x, y, loc_1..loc_d, scale_1..scale_d; a comment line says where from."""
     a = m.atlas
     buf = io.StringIO()

@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.config import ModelConfig
+from explorer.vae.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = ("a state_dict of Pyro's tutorial VAE (encoder.fc1/fc21/fc22, decoder.fc1/fc21), "
              "a Pyro param store saved with pyro.get_param_store().save(...), "
              "or a checkpoint of this project (.safetensors)")
-# tutorial name -> this project's name (explorer/model.py: one hidden layer each way)
+# tutorial name -> this project's name (explorer/vae/model.py: one hidden layer each way)
 RENAME = {
     "encoder.fc1": "encoder.body.0", "encoder.fc21": "encoder.fc_loc", "encoder.fc22": "encoder.fc_scale",
     "decoder.fc1": "decoder.net.0", "decoder.fc21": "decoder.net.2",
@@ -125,17 +125,17 @@ def tutorial_to_project(tensors: dict[str, torch.Tensor], source: str) -> tuple[
 def import_file(path: str | Path, name: str | None = None, out_dir: str | Path = "checkpoints",
                 data_dir: str | Path | None = None, seeds: int = 5, progress: bool = True) -> dict[str, Any]:
     """Import a learner's file: see :func:`write_imported` for what is written and returned."""
-    from explorer.checkpoint import CheckpointError, read_weights
+    from explorer.store.checkpoint import CheckpointError, read_checkpoint_arrays
 
     path = Path(path)
     name = name or re.sub(r"[^A-Za-z0-9_-]+", "-", path.name.split(".")[0]).strip("-") or "imported"
     if path.suffix == ".safetensors":
         try:
-            _, config, record, arrays = read_weights(path)
+            _, config, record, arrays = read_checkpoint_arrays(path)
         except CheckpointError as exc:
             raise ImportModelError(str(exc)) from None
         state = {k: torch.from_numpy(np.array(a)) for k, a in arrays.items()}
-        from explorer.atlas import atlas_path_for
+        from explorer.store.atlas import atlas_path_for
 
         return write_imported(config, state, {**record, "imported_from": path.name}, name, out_dir, data_dir,
                               seeds, progress, atlas_from=atlas_path_for(path))
@@ -164,9 +164,9 @@ def write_imported(config: ModelConfig, state: dict[str, torch.Tensor], record: 
     Returns ``checkpoint`` (path), ``atlas`` (path, or None without MNIST), ``config``, ``record``."""
     import shutil
 
-    from explorer.atlas import atlas_path_for
-    from explorer.checkpoint import save_checkpoint
-    from explorer.model import VAE
+    from explorer.store.atlas import atlas_path_for
+    from explorer.store.checkpoint import save_checkpoint
+    from explorer.vae.model import VAE
 
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
         raise ImportModelError(f"--name {name!r}: use letters, digits, '-' and '_' (at most 64)")
@@ -179,7 +179,7 @@ def write_imported(config: ModelConfig, state: dict[str, torch.Tensor], record: 
     if atlas_from is not None and atlas_from.is_file():
         atlas = Path(shutil.copyfile(atlas_from, atlas_path_for(out)))  # tied to the weights' digest: still valid
     elif measured:
-        from explorer.atlas_build import build_atlas
+        from explorer.store.atlas_build import build_atlas
 
         atlas, _ = build_atlas(out, data_dir, progress=progress, holdout=0)
     return {"checkpoint": out, "atlas": atlas, "config": config, "record": {**record, **measured}}
@@ -188,14 +188,14 @@ def write_imported(config: ModelConfig, state: dict[str, torch.Tensor], record: 
 def evaluate_if_data(vae: Any, data_dir: str | Path | None, seeds: int, progress: bool) -> dict[str, Any]:
     """Pyro's protocol (``-sum(svi.evaluate_loss) / N`` over the test set, one particle), as the mean
     over ``seeds`` seeds with its standard error; nothing when MNIST is not found."""
-    from explorer.data import DataMissingError, load_mnist
+    from explorer.vae.data import DataMissingError, load_mnist
 
     try:
         test = load_mnist(False, data_dir, download=False)
     except DataMissingError as exc:
         log.warning("MNIST not found (%s): the import records no test ELBO and builds no atlas", exc)
         return {}
-    from explorer.evaluate import elbo_over_seeds
+    from explorer.vae.evaluate import elbo_over_seeds
 
     mean, se, values = elbo_over_seeds(vae, test.images, None, seeds, progress)
     return {"test_elbo": mean, "test_elbo_se": se, "test_elbo_seeds": len(values),

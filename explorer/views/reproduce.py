@@ -2,7 +2,7 @@
 
 The page's "Save drawing" writes a PNG whose text chunk ``vx-drawing`` carries the drawing as the page
 computed it (its ink), the model, the seed, K, the estimator and the observed label. The page and Python
-draw eps from the same generator (:mod:`explorer.rng`), so the numbers come out the same.
+draw eps from the same generator (:mod:`explorer.vae.rng`), so the numbers come out the same.
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ def read_drawing(png: str | Path) -> tuple[dict[str, Any], np.ndarray]:
 
 
 def reproduce(png: str | Path, model: str | Path | None = None) -> dict[str, Any]:
-    """The forward pass of a saved drawing, as :func:`explorer.inference.encode_drawing` computes it, with the
+    """The forward pass of a saved drawing, as :func:`explorer.views.inference.encode_drawing` computes it, with the
     model, seed, K, estimator and observed label the page used (``model``: another path to the same model)."""
-    from explorer.inference import encode_drawing
-    from explorer.registry import load_model
+    from explorer.store.registry import read_served_model
+    from explorer.views.inference import encode_drawing
 
     rec, canvas = read_drawing(png)
-    m = load_model(model or rec["model"])
+    m = read_served_model(model or rec["model"])
     observed = rec.get("observed")
     return encode_drawing(m, canvas, k=int(rec["k"]), seed=int(rec["seed"]),
                           label=None if observed is None else int(observed), estimator=rec["estimator"])

@@ -1,7 +1,7 @@
 """"Check with Pyro": Pyro's own ELBO on the learner's drawing at the very z the page drew.
 
 The page computes the forward pass itself (``static/js/forward.js``, the twin of
-:func:`explorer.inference.encode_drawing`). To show that its numbers are Pyro's, the server runs
+:func:`explorer.views.inference.encode_drawing`). To show that its numbers are Pyro's, the server runs
 ``Trace_ELBO().loss`` (or ``TraceMeanField_ELBO().loss``) once per sample, with the guide's ``"latent"``
 site drawn at the page's z: the same drawing, the same z, Pyro's code. (``poutine.condition`` would make
 the site observed, and an ELBO needs it sampled: :class:`AtZ` sets the value the guide's ``rsample`` would
@@ -20,12 +20,12 @@ from pyro import poutine
 from pyro.poutine.messenger import Messenger
 from torch.distributions import kl_divergence
 
-from explorer.estimates import mean_se
-from explorer.model import one_hot
-from explorer.preprocess import to_mnist
-from explorer.registry import Loaded
-from explorer.svi import PYRO_LOCK, make_elbo
-from explorer.wire import b64, to_u8, values
+from explorer.store.registry import ServedModel
+from explorer.vae.model import one_hot
+from explorer.vae.svi import PYRO_LOCK, make_elbo
+from explorer.views.estimates import mean_se
+from explorer.views.preprocess import to_mnist
+from explorer.views.wire import b64, to_u8, values
 
 
 class AtZ(Messenger):
@@ -50,7 +50,7 @@ def _log_prob(trace: poutine.Trace, site: str) -> float:
 
 
 @torch.no_grad()
-def pyro_check(m: Loaded, canvas: np.ndarray, z: list[list[float]], estimator: str = "trace",
+def pyro_check(m: ServedModel, canvas: np.ndarray, z: list[list[float]], estimator: str = "trace",
                label: int | None = None) -> dict[str, Any]:
     """Pyro's figures for a drawing at the page's samples ``z`` ``(k, z_dim)``.
 

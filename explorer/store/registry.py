@@ -1,8 +1,8 @@
 """The models the app serves, loaded in two stages so that the page can open before torch is imported.
 
-A :class:`Loaded` first holds what the page needs, read with NumPy only: the checkpoint's config and
+A :class:`ServedModel` first holds what the page needs, read with NumPy only: the checkpoint's config and
 record, its atlas (the map) and the decoder's weights (the page decodes drags itself). The torch
-model is built on first use of :attr:`Loaded.ckpt` — the app does that in a background thread right
+model is built on first use of :attr:`ServedModel.ckpt` — the app does that in a background thread right
 after it starts serving (``import torch`` alone takes seconds), and a request that needs the model
 sooner waits for it. Everything here is read-only after loading and shared between users.
 """
@@ -20,19 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explorer.atlas import Atlas, AtlasError, atlas_path_for, load_atlas
-from explorer.checkpoint import (
+from explorer.constants import ACTIVE_KL
+from explorer.store.atlas import Atlas, AtlasError, atlas_path_for, load_atlas
+from explorer.store.checkpoint import (
     CheckpointError,
     available_checkpoints,
     checkpoint_dir,
-    read_weights,
+    read_checkpoint_arrays,
     weights_digest,
 )
-from explorer.config import ModelConfig
-from explorer.constants import ACTIVE_KL
+from explorer.vae.config import ModelConfig
 
 if TYPE_CHECKING:
-    from explorer.checkpoint import Checkpoint
+    from explorer.store.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _ENCODER_LAYER = re.compile(r"^encoder\.body\.(\d+)\.weight$")
 
 
 @dataclass(frozen=True)
-class Loaded:
+class ServedModel:
     """A checkpoint and its atlas, ready to serve; the torch model comes with :attr:`ckpt`."""
 
     name: str
@@ -82,8 +82,8 @@ class Loaded:
         t0 = time.perf_counter()
         import torch
 
-        from explorer.checkpoint import build_checkpoint
-        from explorer.utils import pick_device
+        from explorer.store.checkpoint import build_checkpoint
+        from explorer.vae.runtime import pick_device
 
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -134,15 +134,15 @@ class Loaded:
     @property
     def timeline_path(self) -> Path | None:
         """``<checkpoint>.timeline.npz`` when there is one (``atlas NAME --timeline`` builds it)."""
-        from explorer.timeline import timeline_path_for
+        from explorer.store.timeline import timeline_path_for
 
         p = timeline_path_for(self.path)
         return p if p.is_file() else None
 
     def timeline(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The timeline's arrays and meta, read once and checked against the weights (a
-        :class:`~explorer.timeline.TimelineError` when it is missing, damaged or another model's)."""
-        from explorer.timeline import TimelineError, load_timeline
+        :class:`~explorer.store.timeline.TimelineError` when it is missing, damaged or another model's)."""
+        from explorer.store.timeline import TimelineError, load_timeline
 
         path = self.timeline_path
         if path is None:
@@ -163,11 +163,11 @@ class Loaded:
         return self._lazy[key]
 
 
-def load_model(name_or_path: str | Path, device: str | None = None, threads: int | None = None) -> Loaded:
+def read_served_model(name_or_path: str | Path, device: str | None = None, threads: int | None = None) -> ServedModel:
     """Read a checkpoint and the atlas built for it, without importing torch.
 
     A mismatched atlas is an :class:`AtlasError`, an unreadable checkpoint a :class:`CheckpointError`."""
-    path, config, record, arrays = read_weights(name_or_path)
+    path, config, record, arrays = read_checkpoint_arrays(name_or_path)
     digest = weights_digest(arrays)
     atlas_file = atlas_path_for(path)
     atlas = load_atlas(atlas_file, digest)
@@ -184,18 +184,18 @@ def load_model(name_or_path: str | Path, device: str | None = None, threads: int
 
     decoder = tuple(pair(k) for k in layers(_DECODER_LAYER))
     encoder = tuple(pair(k) for k in [*layers(_ENCODER_LAYER), "encoder.fc_loc.weight", "encoder.fc_scale.weight"])
-    return Loaded(name=path.name.removesuffix(".safetensors"), path=path, config=config, record=record, atlas=atlas,
-                  weights_sha256=digest, decoder_layers=decoder, encoder_layers=encoder, device=device, threads=threads,
-                  _lazy={"arrays": arrays})
+    return ServedModel(name=path.name.removesuffix(".safetensors"), path=path, config=config, record=record,
+                       atlas=atlas, weights_sha256=digest, decoder_layers=decoder, encoder_layers=encoder,
+                       device=device, threads=threads, _lazy={"arrays": arrays})
 
 
 class ModelRegistry:
     """The shipped models, each read on first use; shared read-only between users."""
 
-    def __init__(self, default: Loaded, device: str | None = None, directory: Path | None = None):
+    def __init__(self, default: ServedModel, device: str | None = None, directory: Path | None = None):
         self.device = device
         self.directory = directory or checkpoint_dir()
-        self._models: dict[str, Loaded] = {default.name: default}
+        self._models: dict[str, ServedModel] = {default.name: default}
         self.default = default.name
         self._threads = default.threads
         self._lock = threading.Lock()
@@ -207,7 +207,7 @@ class ModelRegistry:
         """Where each model built so far runs ("cpu", "cuda:0"); models read but not built are left out."""
         return {n: str(m.ckpt.vae.device) for n, m in list(self._models.items()) if m.ready}
 
-    def add(self, m: Loaded) -> None:
+    def add(self, m: ServedModel) -> None:
         """Serve the loaded model ``m`` too (from wherever it was read)."""
         with self._lock:
             self._models[m.name] = m
@@ -217,7 +217,7 @@ class ModelRegistry:
                  if atlas_path_for(self.directory / f"{n}.safetensors").exists()]
         return sorted(set(names) | set(self._models))
 
-    def get(self, name: str) -> Loaded:
+    def get(self, name: str) -> ServedModel:
         if name in self._models:
             return self._models[name]
         if name not in self.names():
@@ -226,7 +226,7 @@ class ModelRegistry:
             if name not in self._models:
                 path = self.directory / f"{name}.safetensors"
                 try:
-                    self._models[name] = load_model(path, self.device, self._threads)
+                    self._models[name] = read_served_model(path, self.device, self._threads)
                 except (ValueError, OSError, TypeError, KeyError, RecursionError, MemoryError) as exc:
                     if isinstance(exc, ValueError) and str(exc).startswith(str(path)):
                         raise

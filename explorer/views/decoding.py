@@ -8,16 +8,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer import rng
 from explorer.constants import MAX_SAMPLES, PRIOR_N, REGIONS, RNG_STREAMS
-from explorer.model import one_hot
-from explorer.registry import Loaded
-from explorer.wire import b64, to_u8, values
+from explorer.store.registry import ServedModel
+from explorer.vae import rng
+from explorer.vae.model import one_hot
+from explorer.views.wire import b64, to_u8, values
 
 MAX_COORD = 1e6  # map positions beyond this are refused (a 2-D latent map decodes z = the position)
 
 
-def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | None:
+def label_onehot(m: ServedModel, label: int | None, n: int = 1) -> torch.Tensor | None:
     """The one-hot y a conditional VAE decodes with (``(n, 10)``), or None for the plain VAE."""
     labels = m.config.labels
     if not labels:
@@ -28,7 +28,7 @@ def label_onehot(m: Loaded, label: int | None, n: int = 1) -> torch.Tensor | Non
 
 
 @torch.no_grad()
-def prior_samples(m: Loaded, n: int = PRIOR_N, seed: int = 0, label: int | None = None) -> dict[str, Any]:
+def prior_samples(m: ServedModel, n: int = PRIOR_N, seed: int = 0, label: int | None = None) -> dict[str, Any]:
     """n draws z ~ N(0, I) from the prior, their map positions and decoded images (a conditional VAE
     decodes them as ``label``; by default as the digits 0, 1, ..., 9, 0, ... in turn)."""
     if not 1 <= n <= MAX_SAMPLES:
@@ -43,7 +43,7 @@ def prior_samples(m: Loaded, n: int = PRIOR_N, seed: int = 0, label: int | None 
 
 
 @torch.no_grad()
-def decode_point(m: Loaded, x: float, y: float, label: int | None = None) -> dict[str, Any]:
+def decode_point(m: ServedModel, x: float, y: float, label: int | None = None) -> dict[str, Any]:
     """The decoder's image for a map position (the Python reference for the page's own decoding);
     a conditional VAE decodes it as the digit ``label``."""
     if not (np.isfinite(x) and np.isfinite(y) and abs(x) <= MAX_COORD and abs(y) <= MAX_COORD):
@@ -55,7 +55,7 @@ def decode_point(m: Loaded, x: float, y: float, label: int | None = None) -> dic
 
 
 @torch.no_grad()
-def digit_info(m: Loaded, index: int) -> dict[str, Any]:
+def digit_info(m: ServedModel, index: int) -> dict[str, Any]:
     """A test digit: its thumbnail, label, q(z|x) and the reconstruction decoded from its mean."""
     n = m.atlas.labels.shape[0]
     if not 0 <= index < n:
@@ -67,7 +67,7 @@ def digit_info(m: Loaded, index: int) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def reconstructions(m: Loaded) -> np.ndarray:
+def reconstructions(m: ServedModel) -> np.ndarray:
     """The decoder's image of every test digit's guide mean (its true label for a conditional model),
     ``(N, 784)`` uint8: computed once per model in batches, then a hover is a lookup."""
 

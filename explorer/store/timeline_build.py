@@ -6,7 +6,7 @@ moves smoothly instead of jumping between unrelated layouts. The last moment's m
 map (the one the app shows): the two are the same. For each moment the timeline also holds the decoder's
 images on a grid of that moment's map (for the ring), and the figures of the curves.
 
-``<checkpoint>.timeline.npz`` (:mod:`explorer.timeline` reads it) is tied to the weights by their digest.
+``<checkpoint>.timeline.npz`` (:mod:`explorer.store.timeline` reads it) is tied to the weights by their digest.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from explorer.atlas import Atlas, load_atlas, triangulate
-from explorer.checkpoint import load_checkpoint
-from explorer.config import ModelConfig
-from explorer.model import VAE
-from explorer.snapshots import GRID, Snapshots, decoder_images, grid_points, load_snapshots, snapshots_path_for
-from explorer.timeline import FORMAT, timeline_path_for
+from explorer.store.atlas import Atlas, load_atlas, triangulate
+from explorer.store.checkpoint import load_checkpoint
+from explorer.store.snapshots import GRID, Snapshots, decoder_images, grid_points, load_snapshots, snapshots_path_for
+from explorer.store.timeline import FORMAT, timeline_path_for
+from explorer.vae.config import ModelConfig
+from explorer.vae.model import VAE
 
 UMAP = {"n_neighbors": 15, "min_dist": 0.1, "alignment_regularisation": 0.01, "alignment_window_size": 3}
 
@@ -70,7 +70,7 @@ def moment_images(config: ModelConfig, snaps: Snapshots, t: int, xy: np.ndarray,
 def build_timeline(checkpoint: str | Path, data_dir: str | Path | None = None, seed: int = 0,
                    progress: bool = True) -> tuple[Path, dict[str, Any]]:
     """Build and save the timeline of ``checkpoint`` and rebuild its atlas with the last moment's map."""
-    from explorer.atlas_build import build_atlas
+    from explorer.store.atlas_build import build_atlas
 
     t0 = time.perf_counter()
     ckpt = load_checkpoint(checkpoint)

@@ -14,7 +14,7 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from explorer.config import ModelConfig
+from explorer.vae.config import ModelConfig
 
 
 def kl_weighted(weight: float) -> contextlib.AbstractContextManager:

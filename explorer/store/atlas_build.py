@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from explorer.atlas import FORMAT, Atlas, atlas_path_for, quantize_thumbs, save_atlas, triangulate
-from explorer.checkpoint import load_checkpoint
-from explorer.data import load_mnist
-from explorer.elbo import kl_per_dim
-from explorer.model import VAE, one_hot
+from explorer.store.atlas import FORMAT, Atlas, atlas_path_for, quantize_thumbs, save_atlas, triangulate
+from explorer.store.checkpoint import load_checkpoint
+from explorer.vae.data import load_mnist
+from explorer.vae.elbo import kl_per_dim
+from explorer.vae.model import VAE, one_hot
 
 
 def encode_all(vae: VAE, images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -62,7 +62,7 @@ def build_atlas(
     map_meta: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Build and save the atlas of ``checkpoint``; returns its path and metadata. ``xy_given`` ``(N, 2)``:
-    the map is that (the timeline's last moment: :mod:`explorer.timeline_build`), described by ``map_meta``."""
+    the map is that (the timeline's last moment: :mod:`explorer.store.timeline_build`), described by ``map_meta``."""
     ckpt = load_checkpoint(checkpoint)
     out = out or atlas_path_for(ckpt.path)
     steps = tqdm(total=5, desc=f"atlas {ckpt.name}", disable=not progress, unit="step")

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from pyro import poutine
 
-from explorer.elbo import kl_per_dim, log_normal, log_normal_std
-from explorer.model import one_hot
-from explorer.preprocess import to_mnist
-from explorer.registry import Loaded
-from explorer.svi import PYRO_LOCK, make_elbo
+from explorer.store.registry import ServedModel
+from explorer.vae.elbo import kl_per_dim, log_normal, log_normal_std
+from explorer.vae.model import one_hot
+from explorer.vae.svi import PYRO_LOCK, make_elbo
+from explorer.views.preprocess import to_mnist
 
 MAX_STEPS = 50
 
@@ -37,7 +37,7 @@ def _layer_norms(module: torch.nn.Module) -> list[dict[str, Any]]:
     return out
 
 
-def adam_steps(m: Loaded, canvas: np.ndarray, steps: int = 1, lr: float = 1e-3, seed: int = 0,
+def adam_steps(m: ServedModel, canvas: np.ndarray, steps: int = 1, lr: float = 1e-3, seed: int = 0,
                estimator: str = "trace", label: int | None = None) -> dict[str, Any]:
     """``steps`` Adam steps of Pyro's SVI on a copy of ``m``'s model, for one drawing, with one eps.
 

@@ -9,10 +9,10 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from explorer.elbo import elbo_per_label, log_px_iwae
-from explorer.model import VAE, one_hot
-from explorer.svi import batches, evaluate_loss, make_elbo
-from explorer.utils import set_seed
+from explorer.vae.elbo import elbo_per_label, log_px_iwae
+from explorer.vae.model import VAE, one_hot
+from explorer.vae.runtime import set_seed
+from explorer.vae.svi import batches, evaluate_loss, make_elbo
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from pyro.infer import SVI, JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, TraceMeanField_ELBO
 
-from explorer.config import TrainConfig
-from explorer.model import VAE
-from explorer.optim import JointOptim
+from explorer.vae.config import TrainConfig
+from explorer.vae.model import VAE
+from explorer.vae.optim import JointOptim
 
 # Pyro's parameter store is one per process: whoever runs Pyro on the server (step 6, "check with Pyro", a live
 # run's steps) does so in a store scope of their own, holding this lock.

@@ -51,7 +51,7 @@ class ModelConfig:
         return "vae" if self.kl_weight == 1.0 else "ae" if self.kl_weight == 0 else "beta-vae"
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Name -> shape of every weight of :class:`~explorer.model.VAE` built from this config, so that
+        """Name -> shape of every weight of :class:`~explorer.vae.model.VAE` built from this config, so that
         a checkpoint can be checked without torch (a test holds this to the model's ``state_dict``)."""
 
         def mlp(prefix: str, sizes: list[int]) -> dict[str, tuple[int, ...]]:

@@ -1,14 +1,14 @@
 """A short, real training run on the server, watched live: the lecturer starts it, everyone sees it.
 
 :class:`LiveRun` trains a fresh VAE (the z = 2 architecture of ``mnist-z2`` by default) with Pyro's SVI, the
-optimizer and ELBO of ``train`` (:func:`explorer.svi.make_svi`), on a subset of MNIST's training digits, in a
+optimizer and ELBO of ``train`` (:func:`explorer.vae.svi.make_svi`), on a subset of MNIST's training digits, in a
 background thread. About twice a second it measures the model on a fixed slice of the test digits (their
 guide means: the map; the test ELBO and its terms; the active dimensions, as the snapshots do:
-:func:`explorer.snapshots.measure`) and publishes that as one update to every watcher.
+:func:`explorer.store.snapshots.measure`) and publishes that as one update to every watcher.
 
 It is bounded: at most :data:`LIMITS` steps and digits, :data:`MAX_SECONDS` of wall time, one run at a time
 (:class:`LiveTrainer`), its model held in memory only: it never writes a file. Pyro's parameter store is
-one per process, so each step runs in a scope of its own under :data:`explorer.svi.PYRO_LOCK`, between the
+one per process, so each step runs in a scope of its own under :data:`explorer.vae.svi.PYRO_LOCK`, between the
 server's other Pyro work (step 6, "check with Pyro").
 """
 
@@ -90,7 +90,7 @@ class LiveRun:
 
     def __init__(self, settings: LiveSettings, data_dir: str | Path | None, device: str | None,
                  publish: Callable[[dict[str, Any]], None], max_seconds: float = MAX_SECONDS) -> None:
-        from explorer.data import load_mnist
+        from explorer.vae.data import load_mnist
 
         self.settings, self.device, self.max_seconds = settings, device, max_seconds
         self.publish = lambda update: publish({**update, "run": self.started})  # each update names its run
@@ -124,17 +124,17 @@ class LiveRun:
         import pyro
         import torch
 
-        from explorer.config import PRESETS, TrainConfig
-        from explorer.snapshots import measure
-        from explorer.svi import PYRO_LOCK, batches, make_svi
-        from explorer.utils import pick_device, set_seed
+        from explorer.store.snapshots import measure
+        from explorer.vae.config import PRESETS, TrainConfig
+        from explorer.vae.runtime import pick_device, set_seed
+        from explorer.vae.svi import PYRO_LOCK, batches, make_svi
 
         s = self.settings
         device = pick_device(self.device)
         config = dataclasses.replace(PRESETS["mnist-z2"].model, kl_weight=s.kl_weight,
                                      min_scale=1e-3 if s.kl_weight == 0 else 0.0)
         set_seed(s.seed)
-        from explorer.model import VAE
+        from explorer.vae.model import VAE
 
         vae = VAE(config).to(device).train()
         cfg = TrainConfig(epochs=1, batch_size=s.batch, lr=s.lr, elbo="trace", jit=False, seed=s.seed)

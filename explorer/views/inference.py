@@ -1,6 +1,6 @@
 """Pure computations behind the app's routes: no web framework here.
 
-Each takes a :class:`~explorer.registry.Loaded` (a checkpoint and its atlas, read-only and shared by
+Each takes a :class:`~explorer.store.registry.ServedModel` (a checkpoint and its atlas, read-only and shared by
 all users) and uses its torch model, ``m.ckpt.vae``.
 """
 
@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer import rng
 from explorer.constants import DEFAULT_K, LABEL_K, LOGPX_K, LOGPX_MAX_K, MAX_SAMPLES, RNG_STREAMS
-from explorer.elbo import (
+from explorer.store.registry import ServedModel
+from explorer.vae import rng
+from explorer.vae.elbo import (
     iwae_from_weights,
     kl_per_dim,
     label_posterior,
@@ -24,11 +25,10 @@ from explorer.elbo import (
     log_normal_std,
     log_weights_each,
 )
-from explorer.estimates import grad_norm_estimate, mean_se
-from explorer.model import one_hot
-from explorer.preprocess import to_mnist
-from explorer.registry import Loaded
-from explorer.wire import b64, to_u8, values
+from explorer.vae.model import one_hot
+from explorer.views.estimates import grad_norm_estimate, mean_se
+from explorer.views.preprocess import to_mnist
+from explorer.views.wire import b64, to_u8, values
 
 ESTIMATORS = ("trace", "meanfield")  # Pyro's Trace_ELBO (Monte Carlo KL), TraceMeanField_ELBO (closed-form KL)
 
@@ -47,7 +47,7 @@ class Drawing:
     estimator: str = "trace"
 
 
-def encode_drawing(m: Loaded, canvas: np.ndarray, k: int = DEFAULT_K, seed: int = 0,
+def encode_drawing(m: ServedModel, canvas: np.ndarray, k: int = DEFAULT_K, seed: int = 0,
                    label: int | None = None, estimator: str = "trace") -> dict[str, Any]:
     """Everything the draw panel and the forward-pass lens show for one drawing.
 
@@ -94,7 +94,7 @@ def _one(answers: list[dict[str, Any] | Exception]) -> dict[str, Any]:
     return answers[0]
 
 
-def _prepare(m: Loaded, d: Drawing, max_k: int) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+def _prepare(m: ServedModel, d: Drawing, max_k: int) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
     """A drawing's x ``(1, 784)``, its one-hot label ``(1, 10)`` (conditional VAE) and the label fields of
     the answer. Bad values raise ``ValueError`` (a blank canvas: ``BlankDrawingError``)."""
     if not 1 <= d.k <= max_k:
@@ -138,7 +138,7 @@ class _Batch:
     extra: list[dict[str, Any]]
 
 
-def _each(m: Loaded, drawings: list[Drawing], max_k: int) -> tuple[list[Any], _Batch | None]:
+def _each(m: ServedModel, drawings: list[Drawing], max_k: int) -> tuple[list[Any], _Batch | None]:
     """Answers so far (a ``ValueError`` for each bad drawing), and the good drawings (None if none)."""
     answers: list[Any] = [None] * len(drawings)
     good, prepared = [], []
@@ -155,7 +155,7 @@ def _each(m: Loaded, drawings: list[Drawing], max_k: int) -> tuple[list[Any], _B
                            [p[2] for p in prepared])
 
 
-def encode_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
+def encode_drawings(m: ServedModel, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
     """:func:`encode_drawing` for many drawings at once (dynamic micro-batching): one encoder pass, one
     decoder pass and one backward pass for all of them. Each answer is the single one's (each drawing
     draws its eps from its own seeded generator); a bad drawing's answer is its ``ValueError``."""
@@ -196,7 +196,7 @@ def encode_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] |
     return answers
 
 
-def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor,
+def _encode_answer(m: ServedModel, d: Drawing, x: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor,
                    eps: torch.Tensor, z: torch.Tensor, recon: torch.Tensor, per_pixel: torch.Tensor,
                    g_z: torch.Tensor, probs: torch.Tensor, mean_probs: torch.Tensor, xy: np.ndarray,
                    extra: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +255,7 @@ def _encode_answer(m: Loaded, d: Drawing, x: torch.Tensor, loc: torch.Tensor, sc
     }
 
 
-def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = LOGPX_K, seed: int = 0,
+def log_px_drawing(m: ServedModel, canvas: np.ndarray, k: int = LOGPX_K, seed: int = 0,
                    label: int | None = None) -> dict[str, Any]:
     """Importance-weighted estimate of log p(x) for a drawing (k samples from q(z|x)), nats.
 
@@ -264,7 +264,7 @@ def log_px_drawing(m: Loaded, canvas: np.ndarray, k: int = LOGPX_K, seed: int = 
 
 
 @torch.no_grad()
-def log_px_drawings(m: Loaded, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
+def log_px_drawings(m: ServedModel, drawings: list[Drawing]) -> list[dict[str, Any] | Exception]:
     """:func:`log_px_drawing` for many drawings at once: the importance samples of all of them go
     through the decoder together, each drawing's from its own seeded generator (its answer is the
     single one's). A bad drawing's answer is its ``ValueError``."""

@@ -1,8 +1,8 @@
 """Checkpoints: safetensors weights + JSON metadata (config, training record). No pickle.
 
 A checkpoint rebuilds its own model: ``load_checkpoint(path)`` reads the stored
-:class:`~explorer.config.ModelConfig`, builds the :class:`~explorer.model.VAE` and loads the weights.
-:func:`read_weights` reads the same file as NumPy arrays without importing torch (the app starts
+:class:`~explorer.vae.config.ModelConfig`, builds the :class:`~explorer.vae.model.VAE` and loads the weights.
+:func:`read_checkpoint_arrays` reads the same file as NumPy arrays without importing torch (the app starts
 with it and imports torch in the background).
 """
 
@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from safetensors import SafetensorError, safe_open
 
-from explorer.config import ModelConfig
+from explorer.vae.config import ModelConfig
 
 if TYPE_CHECKING:
     import torch
 
-    from explorer.model import VAE
+    from explorer.vae.model import VAE
 
 FORMAT = "explorer-vae/1"
 SUFFIX = ".safetensors"
-SOURCE_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"  # a source checkout (or -e install)
+SOURCE_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"  # a source checkout (or -e install)
 ENV_VAR = "EXPLORER_CHECKPOINTS"
 # record fields the app shows as numbers: anything else there is a broken (or hostile) file
 NUMERIC_RECORD_FIELDS = ("test_elbo", "test_elbo_se", "test_log_px", "test_accuracy", "epochs")
@@ -60,7 +60,7 @@ class Checkpoint:
 def weights_digest(state_dict: dict[str, torch.Tensor] | dict[str, np.ndarray]) -> str:
     """SHA-256 over the tensors' names, shapes, dtypes and bytes, in sorted order.
 
-    Torch tensors and the NumPy arrays :func:`read_weights` gives for them have the same digest."""
+    Torch tensors and the NumPy arrays :func:`read_checkpoint_arrays` gives for them have the same digest."""
     h = hashlib.sha256()
     for k in sorted(state_dict):
         t = state_dict[k]
@@ -82,7 +82,7 @@ def compact(a: np.ndarray, bits: int = COMPACT_BITS) -> np.ndarray:
     drop = np.uint64(23 - bits)
     half, lsb = np.uint64(1) << (drop - np.uint64(1)), (u >> drop) & np.uint64(1)
     u = ((u + half - np.uint64(1) + lsb) >> drop) << drop
-    with np.errstate(over="ignore"):  # beyond float16's range: inf, which read_weights then refuses
+    with np.errstate(over="ignore"):  # beyond float16's range: inf, which read_checkpoint_arrays then refuses
         return u.astype(np.uint32).view(np.float32).astype(np.float16).astype(np.float32).reshape(a.shape)
 
 
@@ -153,15 +153,15 @@ def read_metadata(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, 
 
 def load_checkpoint(name_or_path: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
     """Load a checkpoint by shipped name or path; raise :class:`CheckpointError` if unusable."""
-    return build_checkpoint(*read_weights(name_or_path), device=device)
+    return build_checkpoint(*read_checkpoint_arrays(name_or_path), device=device)
 
 
 def build_checkpoint(path: Path, config: ModelConfig, record: dict[str, Any], arrays: dict[str, np.ndarray],
                      device: str | torch.device = "cpu") -> Checkpoint:
-    """The model of weights that :func:`read_weights` read (and checked), on ``device``, in eval mode."""
+    """The model of weights that :func:`read_checkpoint_arrays` read (and checked), on ``device``, in eval mode."""
     import torch
 
-    from explorer.model import VAE
+    from explorer.vae.model import VAE
 
     vae = VAE(config)
     vae.load_state_dict({k: torch.from_numpy(a) for k, a in arrays.items()})
@@ -169,7 +169,7 @@ def build_checkpoint(path: Path, config: ModelConfig, record: dict[str, Any], ar
     return Checkpoint(name=path.name.removesuffix(SUFFIX), path=path, vae=vae, record=record)
 
 
-def read_weights(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelConfig, dict[str, Any],
+def read_checkpoint_arrays(name_or_path: str | os.PathLike[str]) -> tuple[Path, ModelConfig, dict[str, Any],
                                                                  dict[str, np.ndarray]]:
     """The file, config, record and weights (NumPy arrays) of a checkpoint, without importing torch.
 

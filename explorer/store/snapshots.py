@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from explorer.atlas import read_npz
-from explorer.checkpoint import compact
 from explorer.constants import ACTIVE_KL
-from explorer.elbo import kl_per_dim, log_bernoulli
-from explorer.model import VAE, one_hot
+from explorer.store.atlas import read_npz
+from explorer.store.checkpoint import compact
+from explorer.vae.elbo import kl_per_dim, log_bernoulli
+from explorer.vae.model import VAE, one_hot
 
 FORMAT = "explorer-snapshots/1"
 GRID = 16  # a 2-D latent's images: GRID x GRID points over [-GRID_SPAN, GRID_SPAN]^2
@@ -81,7 +81,7 @@ def measure(vae: VAE, x: torch.Tensor, y: torch.Tensor | None, seed: int = 0, ba
 @torch.no_grad()
 def decoder_images(vae: VAE, z: np.ndarray, label: int | None = None) -> np.ndarray:
     """The decoder's images of latent points ``z`` ``(n, z_dim)``, as grey levels ``(n, 784)`` uint8."""
-    from explorer.wire import to_u8
+    from explorer.views.wire import to_u8
 
     zt = torch.from_numpy(np.asarray(z, np.float32)).to(vae.device)
     y = None if not vae.config.labels else one_hot(label or 0, vae.config.labels).expand(zt.shape[0], -1).to(vae.device)

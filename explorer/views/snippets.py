@@ -39,7 +39,7 @@ _WITH_LABEL = {
 
 def weighting(kl_weight: float) -> str:
     """The Pyro handler that weights the ``"latent"`` site's log-probabilities (so the KL term) by
-    ``kl_weight``, as :func:`explorer.model.kl_weighted` applies it; "" for the VAE (weight 1)."""
+    ``kl_weight``, as :func:`explorer.vae.model.kl_weighted` applies it; "" for the VAE (weight 1)."""
     if kl_weight == 1.0:
         return ""
     return "poutine.mask(mask=False)" if kl_weight == 0 else f"poutine.scale(scale={kl_weight:g})"

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from explorer import rng
 from explorer.constants import BOOTSTRAP
+from explorer.vae import rng
 
 
 def mean_se(v: torch.Tensor) -> tuple[float, float]:

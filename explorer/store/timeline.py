@@ -5,7 +5,7 @@ ELBO with its reconstruction and KL terms, the KL per dimension and the active u
 ``elbo``, ``recon``, ``kl``, ``kl_dims``, ``active``, each ``(T, ...)``); the map of the test digits at that
 moment (``xy`` ``(T, N, 2)``: the last is the atlas's map); and the decoder's images at a grid of map
 positions (``grid_xy`` ``(G * G, 2)``, ``grid_images`` ``(T, G * G, 784)`` uint8). ``meta`` ties it to the
-weights it was built for. :mod:`explorer.timeline_build` writes it (``atlas NAME --timeline``).
+weights it was built for. :mod:`explorer.store.timeline_build` writes it (``atlas NAME --timeline``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def timeline_path_for(checkpoint_path: Path) -> Path:
 def load_timeline(path: str | os.PathLike[str],
                   weights_sha256: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """A timeline's arrays and meta (never unpickles); with ``weights_sha256``, checked against the weights."""
-    from explorer.atlas import read_npz
+    from explorer.store.atlas import read_npz
 
     path = Path(path)
     try:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions.utils import probs_to_logits
 
-from explorer.model import VAE
+from explorer.vae.model import VAE
 
 
 def kl_per_dim(loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -102,10 +102,10 @@ def log_weights_each(
 ) -> list[torch.Tensor]:
     """Importance log-weights log p(x, z_i) - log q(z_i|x) for several images at once, each with its own
     number of samples and its own seed: image i gets ``(ks[i],)`` log-weights, sample s drawn from the
-    explorer's generator (:mod:`explorer.rng`, stream ``"logpx"``, draws ``s z_dim .. s z_dim + z_dim - 1``),
+    explorer's generator (:mod:`explorer.vae.rng`, stream ``"logpx"``, draws ``s z_dim .. s z_dim + z_dim - 1``),
     the same numbers the page draws. The decoder runs once per chunk for all of them. ``x`` ``(batch, 784)``."""
-    from explorer import rng
     from explorer.constants import RNG_STREAMS
+    from explorer.vae import rng
 
     x = x.to(vae.device)
     y = None if y is None else y.to(vae.device)
