@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.app.answers import LiveState
 from explorer.store.registry import read_served_model
 from explorer.vae.config import PRESETS
 from explorer.vae.model import VAE
@@ -193,6 +194,9 @@ def test_live_runs_belong_to_the_lecturer_login_and_are_bounded(tmp_path):
             r = c.post("/api/live/start", json={"steps": 4000, "subset": 2000}, headers=prof)
             assert r.status_code == 202 and r.json()["running"]
             time.sleep(3)
+            during = LiveState.model_validate(c.get("/api/live").json())  # every field declared
+            assert during.run is not None and during.run.settings.steps == 4000
+            assert during.updates and during.updates[-1].state == "running" and during.updates[-1].xy
     finally:
         app.stop()  # mid-run
     after = {p.name: p.stat().st_mtime_ns for p in ckpts.iterdir()}

@@ -5,7 +5,7 @@ know nothing of it.
 - ``asgi.py`` — the app as a factory for a standard server's own workers (``--workers N``: uvicorn's).
 - ``server.py`` — the ASGI app: middleware, the login, our routes, Gradio mounted as the page's shell.
 - ``routes.py`` — the ``/api`` routes: thin callbacks over :mod:`explorer.views`.
-- ``schemas.py`` — the request bodies and their limits.
+- ``schemas.py`` — the request bodies and their limits; ``answers.py`` — the answers, field by field.
 - ``bundle.py`` — the binary bundle the page decodes drags from.
 - ``page.py`` — the Gradio Blocks shell, the page's ``<head>`` and its static files (``static/``).
 - ``live_routes.py`` — the lecturer's live training run: its state, its event stream, start and stop.

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from explorer.app.admission import admitted
+from explorer.app.answers import LiveState
 from explorer.vae.data import DataMissingError
 from explorer.views.live import Busy, LiveSettings, LiveTrainer
 
@@ -83,12 +84,13 @@ def make_live_router(trainer: LiveTrainer, lecturer: Lecturer, require_login: Ca
         if not lecturer.check(request):
             raise HTTPException(403, f"only the lecturer can start or stop a live run ({lecturer.how()})")
 
-    @router.get("", **admitted("free"))
+    @router.get("", response_model=LiveState, **admitted("free"))
     def state(request: Request) -> Response:
         out: dict[str, Any] = {"lecturer": lecturer.check(request), "how": lecturer.how(), **trainer.snapshot()}
         return Response(orjson.dumps(out), media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    @router.post("/start", dependencies=[Depends(lecturer_only)], **admitted("free"))
+    @router.post("/start", dependencies=[Depends(lecturer_only)], status_code=202, response_model=LiveState,
+                 **admitted("free"))
     async def start(request: Request) -> Response:
         try:
             raw = orjson.loads(await request.body() or b"{}")
@@ -105,7 +107,7 @@ def make_live_router(trainer: LiveTrainer, lecturer: Lecturer, require_login: Ca
             raise HTTPException(503, f"a live run needs MNIST's training digits: {exc}") from None
         return Response(orjson.dumps(snap), media_type="application/json", status_code=202)
 
-    @router.post("/stop", dependencies=[Depends(lecturer_only)], **admitted("free"))
+    @router.post("/stop", dependencies=[Depends(lecturer_only)], response_model=LiveState, **admitted("free"))
     async def stop() -> Response:
         return Response(orjson.dumps(await asyncio.to_thread(trainer.stop)), media_type="application/json")
 

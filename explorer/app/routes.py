@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from explorer.app import answers as A
 from explorer.app.admission import Policy, admitted
 from explorer.app.batching import Batcher, Busy
 from explorer.app.schemas import (
@@ -170,7 +171,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
-    @router.get("/models", **admitted("free"))
+    @router.get("/models", response_model=A.Models, **admitted("free"))
     def models() -> dict[str, Any]:
         out = []
         for n in registry.names():
@@ -180,7 +181,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
                 out.append({"name": n, "error": str(exc)})
         return {"default": registry.default, "models": out}
 
-    @router.post("/models/{name}/warm", **admitted("free"))
+    @router.post("/models/{name}/warm", response_model=A.Warm, **admitted("free"))
     def warm(name: str) -> dict[str, Any]:
         """A page has drawn this model's map and will send drawings next: build its torch model now
         (in the background when ``on_warm`` is given) and answer once it is ready (503 if it cannot be)."""
@@ -190,15 +191,15 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
         model(name)  # waits for the build (or builds it here)
         return {"name": m.name, "ready": True}
 
-    @router.post("/models/{name}/encode", **admitted("encode"))
+    @router.post("/models/{name}/encode", response_model=A.Encoded | A.Blank | A.Stale, **admitted("encode"))
     async def encode(name: str, req: EncodeRequest) -> Any:
         return await batched_route(name, req, "encode")
 
-    @router.post("/models/{name}/logpx", **admitted("logpx"))
+    @router.post("/models/{name}/logpx", response_model=A.LogPx | A.Blank | A.Stale, **admitted("logpx"))
     async def logpx(name: str, req: LogPxRequest) -> Any:
         return await batched_route(name, req, "logpx")
 
-    @router.post("/models/{name}/step", **admitted("heavy"))
+    @router.post("/models/{name}/step", response_model=A.Stepped | A.Blank | A.Stale, **admitted("heavy"))
     def step(name: str, req: StepRequest) -> Any:
         """Step 6: Adam steps of Pyro's SVI on a copy of the model, for this drawing (the model served
         to everyone is never changed)."""
@@ -208,7 +209,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
             m, c, steps=r.steps, lr=r.lr, seed=r.seed, estimator=r.estimator,
             label=r.label if not m.config.labels or r.label is not None else 0))
 
-    @router.post("/models/{name}/check", **admitted("heavy"))
+    @router.post("/models/{name}/check", response_model=A.Checked | A.Blank | A.Stale, **admitted("heavy"))
     def check(name: str, req: CheckRequest) -> Any:
         """"Check with Pyro": Pyro's Trace_ELBO (or TraceMeanField_ELBO) on this drawing at the page's z."""
         from explorer.views.pyro_check import pyro_check
@@ -217,11 +218,11 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
             raise HTTPException(422, "z: each row holds at most 512 numbers")
         return drawing_route(name, req, lambda m, c, r: pyro_check(m, c, r.z, r.estimator, r.label))
 
-    @router.post("/models/{name}/interpolate", **admitted("light"))
+    @router.post("/models/{name}/interpolate", response_model=A.Interpolated, **admitted("light"))
     def interpolate(name: str, req: InterpolateRequest) -> dict[str, Any]:
         return computed(_tools().interpolate, model(name), req.a, req.b, req.n, req.label)
 
-    @router.post("/models/{name}/traverse", **admitted("light"))
+    @router.post("/models/{name}/traverse", response_model=A.Traversed, **admitted("light"))
     def traverse(name: str, req: TraverseRequest) -> dict[str, Any]:
         return computed(_tools().traverse, model(name), req.z, req.steps, req.span, req.rows, req.kl, req.label)
 
@@ -237,13 +238,13 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
         return file_response(f, request, f"{m.name}/map.csv",
                              extra={"Content-Disposition": f'attachment; filename="{m.name}-map.csv"'})
 
-    @router.post("/bye", **admitted("free"))
+    @router.post("/bye", response_model=A.Ok, **admitted("free"))
     def bye(req: Bye) -> dict[str, bool]:
         """A tab closing: forget its state now rather than when it expires."""
         policy.latest.forget(req.session)
         return {"ok": True}
 
-    @router.get("/health", **admitted("free"))
+    @router.get("/health", response_model=A.Health, **admitted("free"))
     async def health() -> dict[str, Any]:  # on the event loop: it answers even when every worker thread is busy
         torch = sys.modules.get("torch")  # the CPU kernels torch chose, once it is loaded
         kernels = torch.backends.cpu.get_cpu_capability() if torch is not None else None
@@ -251,17 +252,17 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
                 "devices": registry.devices(), "cpu_kernels": kernels, "rss_mb": round(rss_mb(), 1),
                 "admission": policy.counts()}
 
-    @router.get("/models/{name}/prior", **admitted("light"))
+    @router.get("/models/{name}/prior", response_model=A.PriorSamples, **admitted("light"))
     def prior(name: str, n: int = Query(default=PRIOR_N, ge=1, le=MAX_SAMPLES),
               seed: int = Query(default=0, ge=0, le=2**31 - 1),
               label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
         return computed(_decoding().prior_samples, model(name), n, seed, label)
 
-    @router.get("/models/{name}/decode", **admitted("light"))
+    @router.get("/models/{name}/decode", response_model=A.Decoded, **admitted("light"))
     def decode(name: str, x: float, y: float, label: int | None = Query(default=None, ge=0, le=9)) -> dict[str, Any]:
         return computed(_decoding().decode_point, model(name), x, y, label)
 
-    @router.get("/models/{name}/digit/{index}", **admitted("lookup"))
+    @router.get("/models/{name}/digit/{index}", response_model=A.Digit, **admitted("lookup"))
     async def digit(name: str, index: int) -> dict[str, Any]:
         """A hover: a lookup, answered on the event loop (no thread, no compute slot) once the model's
         reconstructions are made."""
@@ -270,7 +271,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
             return await run_in_threadpool(computed, _decoding().digit_info, model(name), index)
         return computed(_decoding().digit_info, m, index)
 
-    @router.get("/batches", **admitted("free"))
+    @router.get("/batches", response_model=dict[str, A.BatchStats], **admitted("free"))
     async def batches() -> dict[str, Any]:
         """How the drawings were batched, per model and kind (for the load tool and the tests)."""
         return {f"{name}/{kind}": b.stats() for (name, kind), b in batchers.items()}
