@@ -369,3 +369,38 @@ def test_every_route_of_ours_declares_its_admission_kind_and_the_origin_check_co
              "headers": [(b"origin", b"http://evil.example"), (b"host", b"127.0.0.1:7860")]}
     asyncio.run(SameOrigin(Admission(app, policy))(scope, None, send))
     assert sent[0]["status"] == 403 and policy.counts()["refused"] == {} and not policy.inflight
+
+
+def test_a_heavy_slot_goes_to_whoever_has_had_the_fewest_lately():
+    """Step 6's one slot: a script that spent its tokens back to back waits behind a student who asks now
+    and then, though it came first; one refused lately waits behind both (20 such scripts made a student's
+    step wait for a queue of theirs: p95 x6.8)."""
+    import asyncio
+
+    from explorer.app.admission import FairSlots, Policy
+
+    p = Policy(cores=2)
+    for _ in range(3):
+        assert p.heavy_allowed("s:script")
+    assert p.heavy_allowed("s:student") and p.heavy_allowed("s:late")
+    p.refused_client("s:late")
+    assert p.priority("s:student") < p.priority("s:script") < p.priority("s:late")
+
+    async def order() -> list[str]:
+        slots, granted = FairSlots(1), []
+        await slots.acquire(0)  # the slot is busy
+
+        async def wait(who: str) -> None:
+            await slots.acquire(p.priority(who))
+            granted.append(who)
+            slots.release()
+
+        tasks = []
+        for who in ("s:late", "s:script", "s:student"):  # in this order of arrival
+            tasks.append(asyncio.create_task(wait(who)))
+            await asyncio.sleep(0)
+        slots.release()
+        await asyncio.gather(*tasks)
+        return granted
+
+    assert asyncio.run(order()) == ["s:student", "s:script", "s:late"]

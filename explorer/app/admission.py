@@ -75,8 +75,12 @@ class Bucket:
         return True
 
     def ready(self) -> bool:
+        return self.level() > 0
+
+    def level(self) -> float:
+        """The tokens saved now."""
         self._refill()
-        return self.tokens > 0
+        return self.tokens
 
     def spend(self, n: float) -> None:
         self.tokens -= n
@@ -154,6 +158,14 @@ class Policy:
         """1 if ``who`` was refused in the last :data:`PENALTY_S` seconds (it waits behind the others), else 0."""
         at = self.refused_at.get(who)
         return int(at is not None and time.monotonic() - at < PENALTY_S)
+
+    def priority(self, who: str) -> float:
+        """Where ``who`` waits for a slot (lower first): a client refused lately behind every other, then
+        the one that used its step-6-or-check tokens most lately (a script asking back to back) behind one
+        that asks now and then: each turn goes to whoever has had the fewest lately."""
+        b = self.heavy_buckets.get(who)
+        used = 0.0 if b is None else HEAVY_BURST - b.level()
+        return self.penalised(who) * 2 * HEAVY_BURST + max(0.0, used)
 
     def refused_client(self, who: str) -> None:
         self.refused_at[who] = time.monotonic()
@@ -257,7 +269,7 @@ class Admission:
         p, sem = self.p, self._semaphore(kind)
         p.waiting[kind] += 1
         try:
-            await asyncio.wait_for(sem.acquire(p.penalised(who)), p.wait_timeout)
+            await asyncio.wait_for(sem.acquire(p.priority(who)), p.wait_timeout)
         except TimeoutError:
             return await self._refuse(send, 503, BUSY, retry_after=2)
         finally:
@@ -269,13 +281,13 @@ class Admission:
 
 
 class FairSlots:
-    """``n`` slots, granted to waiters by priority (lower first), then in arrival order: a client that was
-    refused in the last :data:`PENALTY_S` seconds (a script ignoring Retry-After) waits behind the others."""
+    """``n`` slots, granted to waiters by priority (lower first, :meth:`Policy.priority`), then in arrival
+    order."""
 
     def __init__(self, n: int) -> None:
         self.free, self._waiters, self._order = n, [], itertools.count()
 
-    async def acquire(self, priority: int) -> None:
+    async def acquire(self, priority: float) -> None:
         if self.free > 0 and not self._waiters:
             self.free -= 1
             return
