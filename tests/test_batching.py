@@ -404,3 +404,42 @@ def test_a_heavy_slot_goes_to_whoever_has_had_the_fewest_lately():
         return granted
 
     assert asyncio.run(order()) == ["s:student", "s:script", "s:late"]
+
+
+def test_files_over_the_byte_budget_wait_their_turn_in_arrival_order():
+    """Files beyond the byte budget wait, first come first served, each until the budget has paid for the
+    ones before it (no refusal, and no waiter polling the event loop: one sleeps, the rest queue)."""
+    import asyncio
+    import time
+
+    from fastapi.routing import APIRoute
+
+    from explorer.app.admission import Admission, Bucket, Policy, admitted
+
+    policy = Policy(cores=2)
+    policy.declare([APIRoute("/vx/file/{n}", lambda n: None, methods=["GET"], **admitted("file"))])
+    policy.buckets["file"] = Bucket(20_000, 1_000)  # 1 kB at once, 20 kB/s
+    served: list[int] = []
+
+    async def app(scope, receive, send):
+        served.append(int(scope["path"].rsplit("/", 1)[1]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x" * 2_000})  # 0.1 s of the budget
+
+    async def noop(message):
+        pass
+
+    async def main() -> float:
+        t0, tasks = time.perf_counter(), []
+        for n in range(6):  # six clients (addresses), in this order of arrival
+            scope = {"type": "http", "method": "GET", "path": f"/vx/file/{n}", "headers": [],
+                     "client": (f"127.0.0.{n + 1}", 5000)}
+            tasks.append(asyncio.create_task(Admission(app, policy)(scope, None, noop)))
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - t0
+
+    took = asyncio.run(main())
+    assert served == list(range(6))
+    assert 0.45 <= took < 2.0, took  # five files paid for after the first: 5 x 0.1 s, then the debt of the last
+    assert policy.waiting["file"] == 0 and policy.refused[503] == 0

@@ -74,16 +74,27 @@ class Bucket:
         self.tokens -= n
         return True
 
-    def ready(self) -> bool:
-        return self.level() > 0
-
     def level(self) -> float:
         """The tokens saved now."""
         self._refill()
         return self.tokens
 
+    def ready(self) -> bool:
+        return self.level() > 0
+
+    def wait(self) -> float:  # seconds until it holds a token again (its debt paid), at least a millisecond
+        return max(0.001, -self.level() / self.rate)
+
     def spend(self, n: float) -> None:
         self.tokens -= n
+
+    def counting(self, send: Callable) -> Callable:
+        """``send``, spending this bucket's tokens on the body bytes it sends."""
+        async def counted(message: dict) -> None:
+            if message["type"] == "http.response.body":
+                self.spend(len(message.get("body", b"")))
+            await send(message)
+        return counted
 
 BUSY = "the server is busy: try again in a moment"  # every 503 of a full queue says this
 STALE = {"stale": True, "message": "a newer drawing from this tab was already received"}
@@ -119,6 +130,7 @@ class Policy:
         # HEAVY_BURST), and the files at most FILE_BYTES_PER_S bytes a second in all, so that scripts
         # that ask back to back are told to come back later and a student's turn comes soon.
         self.buckets: dict[str, Bucket] = {"file": Bucket(FILE_BYTES_PER_S, FILE_BYTES_PER_S)}
+        self.file_line = asyncio.Lock()  # the files waiting for the budget, first come first served
         self.heavy_buckets: OrderedDict[str, Bucket] = OrderedDict()
         self.sem: dict[str, FairSlots] = {}
         self.refused_at: OrderedDict[str, float] = OrderedDict()  # when each client was last refused
@@ -160,9 +172,8 @@ class Policy:
         return int(at is not None and time.monotonic() - at < PENALTY_S)
 
     def priority(self, who: str) -> float:
-        """Where ``who`` waits for a slot (lower first): a client refused lately behind every other, then
-        the one that used its step-6-or-check tokens most lately (a script asking back to back) behind one
-        that asks now and then: each turn goes to whoever has had the fewest lately."""
+        """Where ``who`` waits for a slot (lower first): whoever spent the fewest step-6-or-check tokens lately
+        goes first (a student asking now and then before a script asking back to back), one refused lately last."""
         b = self.heavy_buckets.get(who)
         used = 0.0 if b is None else HEAVY_BURST - b.level()
         return self.penalised(who) * 2 * HEAVY_BURST + max(0.0, used)
@@ -235,16 +246,10 @@ class Admission:
         if kind in p.queue_cap and p.waiting[kind] >= p.queue_cap[kind]:
             return await self._refuse(send, 503, BUSY)
         if kind == "file":  # throttled, not refused: a file waits its turn while the budget is spent
-            bucket, deadline = p.buckets["file"], time.monotonic() + p.wait_timeout
-            p.waiting[kind] += 1
-            try:
-                while not bucket.ready():
-                    if time.monotonic() > deadline:
-                        return await self._refuse(send, 503, BUSY, retry_after=2)
-                    await asyncio.sleep(0.02)
-            finally:
-                p.waiting[kind] -= 1
-            send = _counting(send, bucket)
+            bucket = p.buckets["file"]
+            if not bucket.ready() and not await self._file_turn(bucket):
+                return await self._refuse(send, 503, BUSY, retry_after=2)
+            send = bucket.counting(send)
         p.inflight[client] += 1
         try:
             if kind not in p.slots:  # batched (the batcher computes) or a lookup: no slot to wait for
@@ -258,6 +263,22 @@ class Admission:
             p.inflight[client] -= 1
             if p.inflight[client] <= 0:
                 del p.inflight[client]
+
+    async def _file_turn(self, bucket: Bucket) -> bool:
+        """Wait until the file budget allows a file, in arrival order: the first in line sleeps until the
+        bucket's debt is paid, the rest wait behind it (no polling); False after ``wait_timeout``."""
+        p = self.p
+        p.waiting["file"] += 1
+        try:
+            async with asyncio.timeout(p.wait_timeout):
+                async with p.file_line:
+                    while not bucket.ready():
+                        await asyncio.sleep(bucket.wait())
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            p.waiting["file"] -= 1
 
     async def _refuse(self, send: Callable, status: int, detail: str, retry_after: int = 1) -> None:
         """A 429 or 503 with ``Retry-After``, sent after the policy's refusal hold."""
@@ -307,13 +328,3 @@ class FairSlots:
                 fut.set_result(None)
                 return
         self.free += 1
-
-
-def _counting(send: Callable, bucket: Bucket) -> Callable:
-    """``send``, spending the bucket's tokens on the body bytes it sends."""
-    async def counted(message: dict) -> None:
-        if message["type"] == "http.response.body":
-            bucket.spend(len(message.get("body", b"")))
-        await send(message)
-
-    return counted
