@@ -13,9 +13,11 @@ Measures, on this machine, against one server started here (warm: every figure a
   page's worker and the panels' rendering; then log p(x) (k = 1,000, in the page's second worker). Each
   stroke is drawn as a hand does (five moves in ~0.1 s), and the next one once the lens shows log p(x);
 * Interpolate (two strips of 10) and Traverse (16 x 9), click -> images shown;
-* the server's CPU for a hall of ``--students`` browsers' remaining traffic, open loop: their page loads
-  (each fetches what a real first visit fetched), step 6 and "check with Pyro" at a lecture's rate, and
-  each tab's health check; the generator's lag is reported.
+* the server's CPU for a hall of ``--students`` browsers' remaining traffic, open loop, each browser
+  from an address of its own on loopback (127.0.x.y) with its tab's name, as a hall's laptops are: their
+  page loads (each fetches what a real first visit fetched, and keeps the live run's event stream open),
+  step 6 and "check with Pyro" at a lecture's rate, and each tab's health check; the generator's lag is
+  reported.
 """
 
 from __future__ import annotations
@@ -195,22 +197,51 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
     a = np.zeros((140, 140), np.uint8)
     a[30:110, 60:75] = 255
     body = {"width": 140, "height": 140, "pixels": base64.b64encode(a.tobytes()).decode(), "seed": 1, "k": 16}
-    limits = httpx.Limits(max_connections=students * 2, max_keepalive_connections=students * 2)
     rng = random.Random(1)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers={"accept-encoding": "br, gzip"}) as c:
-        z = (await c.post("api/models/mnist-z16/encode", json=body)).json()["z"]
 
-        async def load_page():
-            return max([(await c.get(u)).status_code for u in page_urls])
+    def browser(i: int) -> httpx.AsyncClient:
+        """Student i's browser: an address of its own on loopback (127.0.1.x, 127.0.2.x, ...: a hall's
+        laptops each have one) and a tab name, as the page sends it."""
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.{1 + i // 250}.{1 + i % 250}")
+        return httpx.AsyncClient(base_url=url, timeout=60, transport=transport,
+                                 headers={"accept-encoding": "br, gzip", "x-vx-tab": f"tab{i}"})
 
-        async def step():
-            return (await c.post("api/models/mnist-z16/step", json={**body, "steps": 1, "lr": 1e-4})).status_code
+    tabs = [browser(i) for i in range(students)]
+    try:
+        z = (await tabs[0].post("api/models/mnist-z16/encode", json=body)).json()["z"]
 
-        async def check():
-            return (await c.post("api/models/mnist-z16/check", json={**body, "z": z})).status_code
+        streams: list[asyncio.Task] = []
+        files = [u for u in page_urls if "/api/live/stream" not in u]
 
-        async def health():
-            return (await c.get("api/health")).status_code
+        async def hold_stream(c):
+            """The page keeps the live run's event stream open for as long as the tab is (one keep-alive
+            comment every 15 s when no run is going)."""
+            async with c.stream("GET", "api/live/stream?since=0", timeout=None) as r:
+                async for _ in r.aiter_raw():
+                    pass
+
+        def load_page(c):
+            async def go():
+                status = max([(await c.get(u)).status_code for u in files])
+                if len(files) < len(page_urls):
+                    streams.append(asyncio.create_task(hold_stream(c)))
+                return status
+            return go
+
+        def step(c):
+            async def go():
+                return (await c.post("api/models/mnist-z16/step", json={**body, "steps": 1, "lr": 1e-4})).status_code
+            return go
+
+        def check(c):
+            async def go():
+                return (await c.post("api/models/mnist-z16/check", json={**body, "z": z})).status_code
+            return go
+
+        def health(c):
+            async def go():
+                return (await c.get("api/health")).status_code
+            return go
 
         async def phase(plan: list[tuple[float, str, object]], length: float) -> tuple[float, dict, dict, list]:
             lags, codes, lat = [], {}, {}
@@ -231,18 +262,19 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
             await asyncio.sleep(max(0.0, t_start + length - time.perf_counter()))
             return cpu_seconds(pid) - cpu0, codes, lat, lags
 
-        loads = [(rng.uniform(0, 30), "page load", load_page) for _ in range(students)]
+        loads = [(rng.uniform(0, 30), "page load", load_page(c)) for c in tabs]
         used, codes, lat, lags = await phase(loads, 30)
-        print(f"hall of {students}: their first visits ({len(page_urls)} files each, over 30 s) cost the server"
+        print(f"hall of {students}: their first visits ({len(files)} files each, over 30 s, and the live run's"
+              f" event stream held open) cost the server"
               f" {used:.1f} CPU-s, {1000 * used / students:.0f} CPU-ms a student, once; answers {codes}")
         line("  page load (all its files, one after the other)", lat["page load"])
         plan = []
-        for _ in range(students):
+        for c in tabs:
             t = rng.expovariate(1 / step_every)
             while t < seconds:
-                plan += [(t, "step 6", step), (t + 5, "check with Pyro", check)]
+                plan += [(t, "step 6", step(c)), (t + 5, "check with Pyro", check(c))]
                 t += rng.expovariate(1 / step_every)
-            plan += [(t, "health", health) for t in np.arange(rng.uniform(0, health_every), seconds, health_every)]
+            plan += [(t, "health", health(c)) for t in np.arange(rng.uniform(0, health_every), seconds, health_every)]
         used, codes, lat, lags2 = await phase(plan, seconds)
         print(f"hall of {students}, then {seconds:.0f} s of the lecture (step 6 and a check every {step_every:.0f} s a"
               f" student, health every {health_every:.0f} s a tab): the server used {100 * used / seconds:.1f} % of one"
@@ -250,6 +282,12 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
         for what, v in lat.items():
             line(f"  {what}", v)
         line("  the generator's lag (send time - scheduled time)", [x * 1000 for x in lags + lags2])
+    finally:
+        for t in streams:
+            t.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        for c in tabs:
+            await c.aclose()
 
 
 def main() -> None:
