@@ -9,14 +9,16 @@ Retry-After, as a hostile script would): ``map.csv`` (the map as CSV), ``logpx``
 ``step`` (step 6), ``bundle`` (the model's largest file) or ``login`` (wrong passwords). It prints, per
 route, the innocent's p50 and p95 quiet and hammered, their ratio (the target: p95 within 2x of quiet),
 and how the hammering requests were answered. Loopback only, bounded in count and time; the hammering
-clients share the server's two cores. Nothing is asserted.
+clients run in a process of their own, on the server's two cores. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -67,8 +69,25 @@ def innocent_requests(c: httpx.Client, model: str, n: int) -> list[float]:
 
 
 def hammer(url: str, model: str, route: str, clients: int, seconds: float) -> tuple[Counter, list[threading.Thread]]:
-    """``clients`` threads (started) sending ``route`` back to back for ``seconds``, and the status codes
-    they get."""
+    """``clients`` scripts sending ``route`` back to back for ``seconds``, started in a process of their own
+    (so that they do not share the interpreter with the innocent student's client), and the status codes
+    they get, filled in once the returned thread has been joined."""
+    codes: Counter = Counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--scripts", route, "--url", url, "--model", model,
+                             "--clients", str(clients), "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+
+    def wait() -> None:
+        out, _ = proc.communicate(timeout=seconds + 120)
+        codes.update({int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()})
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # the scripts logged in and under way
+    return codes, [waiter]
+
+
+def scripts(url: str, model: str, route: str, clients: int, seconds: float) -> Counter:
+    """``clients`` threads sending ``route`` back to back for ``seconds``: the status codes they got."""
     codes: Counter = Counter()
     stop = time.time() + seconds
     big = None
@@ -101,7 +120,9 @@ def hammer(url: str, model: str, route: str, clients: int, seconds: float) -> tu
     threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
-    return codes, threads
+    for t in threads:
+        t.join()
+    return codes
 
 
 def main() -> None:
@@ -111,7 +132,12 @@ def main() -> None:
     ap.add_argument("--route", choices=[*ROUTES, "all"], default="all")
     ap.add_argument("--model", default="mnist-z2")
     ap.add_argument("--runs", type=int, default=1, help="runs per route (the ratios' range is over them)")
+    ap.add_argument("--scripts", choices=ROUTES, help=argparse.SUPPRESS)  # the hammering process itself
+    ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.scripts:
+        print(json.dumps(scripts(args.url, args.model, args.scripts, args.clients, args.seconds)), flush=True)
+        return
     clients, seconds = min(args.clients, 100), min(args.seconds, 60)
     routes = ROUTES if args.route == "all" else (args.route,)
     app = AppProcess("--checkpoint", args.model, "--auth", ":".join(AUTH))
