@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +35,9 @@ class Batcher:
     max_batch : the most items one batch takes
     cost, max_cost : the work an item is (e.g. its number of samples), and the most work that may wait;
         an item that would exceed it raises :class:`Busy` (one item is always let wait in an empty queue)
+    nice : how much lower than the server's other threads the lanes run, for the kernel's scheduler (Linux:
+        a thread's own nice value); bulk work (log p(x) with thousands of samples) leaves the cores to the
+        requests a student waits on.
     overtaken : ``overtaken(item)`` is the answer of an item that needs no work any more (its tab has sent
         a newer request: newest wins), else None. Such items are answered without work at their turn, and
         at once when the queue is full, giving their room to the newcomer instead of holding it to no use.
@@ -40,11 +45,12 @@ class Batcher:
 
     def __init__(self, compute: Callable[[list[Any]], list[Any]], lanes: int = 1, max_batch: int = 16,
                  name: str = "batch", cost: Callable[[Any], int] = lambda _: 1, max_cost: int | None = None,
-                 overtaken: Callable[[Any], Any] | None = None) -> None:
+                 overtaken: Callable[[Any], Any] | None = None, nice: int = 0) -> None:
         self.compute, self.lanes, self.max_batch = compute, max(1, lanes), max(1, max_batch)
         self.cost, self.max_cost, self.queued_cost = cost, max_cost, 0
         self.overtaken = overtaken
-        self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix=name)  # the lanes' own threads
+        self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix=name,  # the lanes' own threads
+                                       initializer=_lower_priority, initargs=(nice,))
         self.queue: deque[tuple[Any, asyncio.Future]] = deque()
         self.busy = 0
         self._lanes: set[asyncio.Task] = set()  # the running lanes (kept referenced until they end)
@@ -118,3 +124,14 @@ class Batcher:
                         fut.set_result(answer)
         finally:
             self.busy -= 1
+
+
+def _lower_priority(nice: int) -> None:
+    """Raise this thread's nice value by ``nice`` (where the system allows one per thread; else nothing)."""
+    if nice <= 0:
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except (AttributeError, OSError):
+        pass

@@ -45,6 +45,7 @@ MAX_BATCH = {"encode": 16, "logpx": 24}  # drawings one batch takes at most
 # a waiting one whose tab has sent a newer drawing costs nothing. With 200 students a queue of 4 requests
 # refused 4-5 % of the page's log p(x), one of 24,000 samples 0.7-1.4 % (README).
 MAX_QUEUED_SAMPLES = {"logpx": 48 * LOGPX_K}
+BULK_NICE = 10  # log p(x)'s lanes run this much nicer than step 6 and the check, which a student waits on
 
 
 def json_response(answer: dict[str, Any]) -> Response:
@@ -150,7 +151,7 @@ def make_router(registry: ModelRegistry, require_login: Callable, policy: Policy
 
             batchers[key] = Batcher(compute, lanes=lanes, max_batch=MAX_BATCH[kind], name=f"{m.name}-{kind}",
                                     cost=lambda item: item[0].k, max_cost=MAX_QUEUED_SAMPLES.get(kind),
-                                    overtaken=overtaken)
+                                    overtaken=overtaken, nice=BULK_NICE if kind == "logpx" else 0)
         return batchers[key]
 
     async def batched_route(name: str, req: EncodeRequest, kind: str) -> Any:
