@@ -47,7 +47,7 @@ class Encoded(Answer):
     scale: list[float]  # (D,) the guide's standard deviations
     eps: list[list[float]]  # (K, D) the generator's standard normals
     z: list[list[float]]  # (K, D) loc + scale * eps
-    grad_loc: list[float]  # (D,) d ELBO / d loc, mean over the samples
+    grad_loc: list[float]  # (D,) d log p(x|z) / d loc through z = loc + scale * eps, mean over the samples
     grad_scale: list[float]
     grad_loc_norm: float
     grad_loc_norm_se: Se
@@ -62,7 +62,7 @@ class Encoded(Answer):
     recon: float  # E_q[log p(x|z)], nats
     recon_se: Se
     recon_samples: list[float]  # (K,)
-    pixel_nats: list[float]  # (784,) each pixel's -log p(x_i|z) at loc
+    pixel_nats: list[float]  # (784,) each pixel's -log p(x_i|z), mean over the samples
     kl: float  # KL(q(z|x) || p(z)) in closed form
     kl_mc: float  # Trace_ELBO's Monte Carlo estimate of it
     kl_mc_se: Se
@@ -112,7 +112,7 @@ class Stepped(Answer):
     losses: list[float]  # (steps,) SVI's loss at each step
     encoder: list[LayerGradient]
     decoder: list[LayerGradient]
-    torch_loss: float  # the same loss written in plain torch
+    torch_loss: float  # the first step's loss computed by hand in PyTorch
     loc_before: list[float]
     loc_after: list[float]
     scale_before: list[float]
@@ -162,7 +162,7 @@ class Interpolated(Answer):
 
 class Traversed(Answer):
     model: str
-    dims: list[int]  # the rows' dimensions, most informative first
+    dims: list[int]  # each row's latent dimension, the most KL first
     values: list[float]  # (steps,)
     kl: list[float]
     steps: int
@@ -182,7 +182,7 @@ class Decoded(Answer):
     """The image at a map position."""
 
     z: list[float]
-    region: str  # where the position lies: among the digits, in a gap, outside the map
+    region: str  # where the position lies: one of constants.REGIONS ("inside", "gap", "outside", ...)
     image: list[int]
     probs: list[float]
 
