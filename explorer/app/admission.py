@@ -96,6 +96,7 @@ class Bucket:
             await send(message)
         return counted
 
+
 BUSY = "the server is busy: try again in a moment"  # every 503 of a full queue says this
 STALE = {"stale": True, "message": "a newer drawing from this tab was already received"}
 _TAB = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -267,18 +268,17 @@ class Admission:
     async def _file_turn(self, bucket: Bucket) -> bool:
         """Wait until the file budget allows a file, in arrival order: the first in line sleeps until the
         bucket's debt is paid, the rest wait behind it (no polling); False after ``wait_timeout``."""
-        p = self.p
-        p.waiting["file"] += 1
+        self.p.waiting["file"] += 1
         try:
-            async with asyncio.timeout(p.wait_timeout):
-                async with p.file_line:
+            async with asyncio.timeout(self.p.wait_timeout):
+                async with self.p.file_line:
                     while not bucket.ready():
                         await asyncio.sleep(bucket.wait())
             return True
         except TimeoutError:
             return False
         finally:
-            p.waiting["file"] -= 1
+            self.p.waiting["file"] -= 1
 
     async def _refuse(self, send: Callable, status: int, detail: str, retry_after: int = 1) -> None:
         """A 429 or 503 with ``Retry-After``, sent after the policy's refusal hold."""
