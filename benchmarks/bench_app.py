@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,36 +213,29 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
 
         streams: list[asyncio.Task] = []
         files = [u for u in page_urls if "/api/live/stream" not in u]
+        stream = next((u for u in page_urls if "/api/live/stream" in u), None)
 
         async def hold_stream(c):
             """The page keeps the live run's event stream open for as long as the tab is (one keep-alive
             comment every 15 s when no run is going)."""
-            async with c.stream("GET", "api/live/stream?since=0", timeout=None) as r:
+            async with c.stream("GET", stream, timeout=None) as r:
                 async for _ in r.aiter_raw():
                     pass
 
-        def load_page(c):
-            async def go():
-                status = max([(await c.get(u)).status_code for u in files])
-                if len(files) < len(page_urls):
-                    streams.append(asyncio.create_task(hold_stream(c)))
-                return status
-            return go
+        async def load_page(c):
+            status = max([(await c.get(u)).status_code for u in files])
+            if stream:
+                streams.append(asyncio.create_task(hold_stream(c)))
+            return status
 
-        def step(c):
-            async def go():
-                return (await c.post("api/models/mnist-z16/step", json={**body, "steps": 1, "lr": 1e-4})).status_code
-            return go
+        async def step(c):
+            return (await c.post("api/models/mnist-z16/step", json={**body, "steps": 1, "lr": 1e-4})).status_code
 
-        def check(c):
-            async def go():
-                return (await c.post("api/models/mnist-z16/check", json={**body, "z": z})).status_code
-            return go
+        async def check(c):
+            return (await c.post("api/models/mnist-z16/check", json={**body, "z": z})).status_code
 
-        def health(c):
-            async def go():
-                return (await c.get("api/health")).status_code
-            return go
+        async def health(c):
+            return (await c.get("api/health")).status_code
 
         async def phase(plan: list[tuple[float, str, object]], length: float) -> tuple[float, dict, dict, list]:
             lags, codes, lat = [], {}, {}
@@ -262,7 +256,7 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
             await asyncio.sleep(max(0.0, t_start + length - time.perf_counter()))
             return cpu_seconds(pid) - cpu0, codes, lat, lags
 
-        loads = [(rng.uniform(0, 30), "page load", load_page(c)) for c in tabs]
+        loads = [(rng.uniform(0, 30), "page load", partial(load_page, c)) for c in tabs]
         used, codes, lat, lags = await phase(loads, 30)
         print(f"hall of {students}: their first visits ({len(files)} files each, over 30 s, and the live run's"
               f" event stream held open) cost the server"
@@ -272,9 +266,10 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
         for c in tabs:
             t = rng.expovariate(1 / step_every)
             while t < seconds:
-                plan += [(t, "step 6", step(c)), (t + 5, "check with Pyro", check(c))]
+                plan += [(t, "step 6", partial(step, c)), (t + 5, "check with Pyro", partial(check, c))]
                 t += rng.expovariate(1 / step_every)
-            plan += [(t, "health", health(c)) for t in np.arange(rng.uniform(0, health_every), seconds, health_every)]
+            beats = np.arange(rng.uniform(0, health_every), seconds, health_every)
+            plan += [(t, "health", partial(health, c)) for t in beats]
         used, codes, lat, lags2 = await phase(plan, seconds)
         print(f"hall of {students}, then {seconds:.0f} s of the lecture (step 6 and a check every {step_every:.0f} s a"
               f" student, health every {health_every:.0f} s a tab): the server used {100 * used / seconds:.1f} % of one"
