@@ -4,14 +4,18 @@ preprocessing, its networks, its log p(x) and its map <-> latent mappings give w
 points, for every shipped model; "check with Pyro" agrees with the page; the constants are Python's."""
 
 import base64
+import hashlib
 import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+import explorer
 from explorer.app.bundle import build_file, read_container
 from explorer.constants import MESSAGES, REGIONS, RNG_STREAMS, page_constants
 from explorer.store.registry import read_served_model
@@ -148,19 +152,16 @@ def options(i: int, labels: int) -> dict:
             "label": (i % 10 if labels and i % 3 == 0 else None)}
 
 
-@pytest.mark.browser
-@pytest.mark.parametrize("name", MODELS)
-def test_the_pages_forward_pass_is_pythons_on_hundreds_of_drawings(page, name, contract_drawings):
-    """Every field of the page's answer equals encode_drawing's with the same seed: numbers within 1e-4
-    relative or 1e-3 nats, images within one grey level, eps and the labels exactly; a drawing that cannot
-    be encoded gets the same message."""
+def assert_forward_is_pythons(page, name, picks) -> int:
+    """The page's answers for `picks` (drawings) equal encode_drawing's with the same seeds: numbers within
+    1e-4 relative or 1e-3 nats, images within one grey level, eps and the labels exactly; a drawing that
+    cannot be encoded gets the same message. How many answers were compared."""
     m = read_served_model(name)
-    show(page, name)
-    items = [{"drawing": as_json(a), "opts": options(i, m.config.labels)} for i, a in enumerate(contract_drawings)]
+    items = [{"drawing": as_json(a), "opts": options(i, m.config.labels)} for i, a in enumerate(picks)]
     ours = page.evaluate("(items) => window.vx.hooks.forwardAll(items)", items)
-    assert len(ours) == len(items) >= N_DRAWINGS
+    assert len(ours) == len(items)
     compared = 0
-    for a, item, got in zip(contract_drawings, items, ours, strict=True):
+    for a, item, got in zip(picks, items, ours, strict=True):
         o = item["opts"]
         try:
             ref = encode_drawing(m, a, o["k"], o["seed"], o["label"], o["estimator"])
@@ -170,7 +171,48 @@ def test_the_pages_forward_pass_is_pythons_on_hundreds_of_drawings(page, name, c
         got = {k: (float("nan") if v is None and isinstance(ref.get(k), float) else v) for k, v in got.items()}
         assert_same_answer(got, ref, nats=1e-3, rtol=1e-4)
         compared += 1
-    assert compared >= N_DRAWINGS
+    return compared
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", MODELS)
+def test_the_pages_forward_pass_is_pythons_on_hundreds_of_drawings(page, name, contract_drawings):
+    """Every field of the page's answer equals encode_drawing's, computed in the WebAssembly kernels."""
+    show(page, name)
+    assert page.evaluate("window.vx.hooks.useKernels(true)") is True  # this Chromium runs WebAssembly SIMD
+    assert len(contract_drawings) >= N_DRAWINGS
+    assert assert_forward_is_pythons(page, name, contract_drawings) >= N_DRAWINGS
+
+
+def test_the_shipped_kernels_are_assembled_from_their_source():
+    """kernels.js carries the WebAssembly of kernels.wat as it is now (build.sh writes both lines)."""
+    wasm_dir = Path(explorer.__file__).parent / "app" / "wasm"
+    js = (wasm_dir.parent / "static" / "js" / "kernels.js").read_text()
+    sha = re.search(r'SOURCE_SHA256 = "([0-9a-f]{64})"', js).group(1)
+    assert sha == hashlib.sha256((wasm_dir / "kernels.wat").read_bytes()).hexdigest(), (
+        "kernels.wat changed since kernels.js was built: run explorer/app/wasm/build.sh"
+    )
+    module = base64.b64decode(re.search(r'WASM_BASE64 = "([A-Za-z0-9+/=]+)"', js).group(1))
+    assert module[:8] == b"\0asm\x01\0\0\0"  # a WebAssembly module, version 1
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", ["mnist-z16", "mnist-cvae-z16"])
+def test_the_plain_javascript_path_is_pythons_too(page, name, contract_drawings):
+    """Where a browser cannot run the kernels, nn.js and geometry.js compute in JavaScript: the same answers
+    (the forward pass here and in the workers, and the drag's decoder on the main thread)."""
+    show(page, name)
+    assert page.evaluate("window.vx.hooks.useKernels(false)") is False
+    assert assert_forward_is_pythons(page, name, contract_drawings[::5]) >= N_DRAWINGS // 5
+    m = read_served_model(name)
+    pts = _positions(m, np.random.default_rng(11))[:100]
+    label = 3 if m.config.labels else None
+    ours = page.evaluate("([p, l]) => window.vx.hooks.decodeAt(p, l)", [pts.tolist(), label])
+    z, _ = m.atlas.inverse(pts)
+    y = None if label is None else torch.nn.functional.one_hot(torch.tensor([label]), 10).float().expand(len(pts), 10)
+    with torch.no_grad():
+        ref = to_u8(m.ckpt.vae.decode(torch.from_numpy(z), y))
+    assert np.abs(np.array([o["image"] for o in ours], dtype=int) - ref.astype(int)).max() <= 1
 
 
 @pytest.mark.browser

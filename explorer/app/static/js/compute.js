@@ -35,6 +35,8 @@ export function createCompute() {
       if (conditional) labelled.add(name);
       for (const t of [fwd, lp]) t.send({ type: "model", name, files });
     },
+    /** The WebAssembly kernels on or off in both threads (a test hook: wasm.js). */
+    kernels(on) { for (const t of [fwd, lp]) t.send({ type: "kernels", on }); },
     /** The forward pass of a drawing: {result, ms}; `live`: an update while the stroke is drawn (one thread). */
     async forward(name, drawing, opts, live = false) {
       if (live) return lp.call({ type: "forward", name, drawing, opts })[1];

@@ -2,6 +2,8 @@
 // triangulation to the triangle holding the point, then interpolate its corners' guide means with
 // barycentric weights. Regions are the words of explorer/constants.py REGIONS.
 
+import { kernels, place, scratchArea, view } from "./wasm.js";
+
 function bary(m, t, px, py) {
   const T = m.arrays.triangles.data, XY = m.arrays.xy.data;
   const a = T[3 * t], b = T[3 * t + 1], c = T[3 * t + 2];
@@ -76,11 +78,47 @@ function offer(bestD, bestI, k, d2, i) {
   bestD[j] = d2; bestI[j] = i;
 }
 
+/** The k nearest test digits (squared distances and indices, sorted; ties: the lower index) of each of n
+ *  latent rows z: the distances in the kernels where they run (float64, in m's copy of the guide means
+ *  placed there once), else here, four rows at a time so that each test digit's mean is read once for four. */
+function nearestK(m, z, n, k) {
+  const zd = m.zdim, N = m.n, L = m.arrays.loc.data, K = kernels();
+  const D = Array.from({ length: n }, () => new Float64Array(k).fill(Infinity));
+  const I = Array.from({ length: n }, () => new Int32Array(k).fill(-1));
+  if (K) {
+    if (m.locAt === undefined) m.locAt = place(L, Float64Array);
+    const qa = scratchArea(8 * n * (zd + N)), oa = qa + 8 * n * zd;
+    view(Float64Array, qa, n * zd).set(z.subarray(0, n * zd));
+    K.sqdist(m.locAt, N, zd, qa, n, oa);
+    const d2 = view(Float64Array, oa, n * N);
+    for (let j = 0; j < n; j++) { const o = j * N; for (let i = 0; i < N; i++) offer(D[j], I[j], k, d2[o + i], i); }
+    return [D, I];
+  }
+  for (let s0 = 0; s0 < n; s0 += 4) {
+    const [z0, z1, z2, z3] = [0, 1, 2, 3].map((j) => Math.min(s0 + j, n - 1) * zd);
+    const [D0, D1, D2, D3] = [0, 1, 2, 3].map((j) => D[Math.min(s0 + j, n - 1)]);
+    const [I0, I1, I2, I3] = [0, 1, 2, 3].map((j) => I[Math.min(s0 + j, n - 1)]);
+    const q = Math.min(4, n - s0);
+    for (let i = 0; i < N; i++) {
+      const o = i * zd;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      for (let d = 0; d < zd; d++) {
+        const l = L[o + d], t0 = l - z[z0 + d], t1 = l - z[z1 + d], t2 = l - z[z2 + d], t3 = l - z[z3 + d];
+        a0 += t0 * t0; a1 += t1 * t1; a2 += t2 * t2; a3 += t3 * t3;
+      }
+      offer(D0, I0, k, a0, i);
+      if (q > 1) offer(D1, I1, k, a1, i);
+      if (q > 2) offer(D2, I2, k, a2, i);
+      if (q > 3) offer(D3, I3, k, a3, i);
+    }
+  }
+  return [D, I];
+}
+
 /**
  * Latent points -> map positions: the twin of Atlas.forward in explorer/store/atlas.py. z: n rows of z_dim;
  * returns Float64Array(2n). On a latent map, z itself (as float32); else the inverse-distance-weighted
  * mean of the map positions of the k test digits nearest in latent space (ties: the lower index).
- * Four points at a time, so that each test digit's mean is read once for four.
  */
 export function toMap(m, z, n) {
   const zd = m.zdim, out = new Float64Array(2 * n), XY = m.arrays.xy.data;
@@ -88,27 +126,13 @@ export function toMap(m, z, n) {
     for (let s = 0; s < n; s++) { out[2 * s] = Math.fround(z[s * zd]); out[2 * s + 1] = Math.fround(z[s * zd + 1]); }
     return out;
   }
-  const L = m.arrays.loc.data, k = m.constants.knn;
-  for (let s0 = 0; s0 < n; s0 += 4) {
-    const q = Math.min(4, n - s0), D = [], I = [], zs = [];
-    for (let j = 0; j < 4; j++) { D.push(new Float64Array(k).fill(Infinity)); I.push(new Int32Array(k).fill(-1)); zs.push((s0 + Math.min(j, q - 1)) * zd); }
-    const [z0, z1, z2, z3] = zs;
-    for (let i = 0; i < m.n; i++) {
-      const o = i * zd;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (let d = 0; d < zd; d++) {
-        const l = L[o + d], t0 = l - z[z0 + d], t1 = l - z[z1 + d], t2 = l - z[z2 + d], t3 = l - z[z3 + d];
-        a0 += t0 * t0; a1 += t1 * t1; a2 += t2 * t2; a3 += t3 * t3;
-      }
-      offer(D[0], I[0], k, a0, i); offer(D[1], I[1], k, a1, i); offer(D[2], I[2], k, a2, i); offer(D[3], I[3], k, a3, i);
-    }
-    for (let j = 0; j < q; j++) {
-      let wsum = 0, x = 0, y = 0;
-      const w = new Float64Array(k);
-      for (let t = 0; t < k; t++) { w[t] = 1 / (Math.sqrt(D[j][t]) + 1e-6); wsum += w[t]; }
-      for (let t = 0; t < k; t++) { const wt = w[t] / wsum; x += wt * XY[2 * I[j][t]]; y += wt * XY[2 * I[j][t] + 1]; }
-      out[2 * (s0 + j)] = Math.fround(x); out[2 * (s0 + j) + 1] = Math.fround(y);
-    }
+  const k = m.constants.knn, [D, I] = nearestK(m, z, n, k);
+  for (let j = 0; j < n; j++) {
+    let wsum = 0, x = 0, y = 0;
+    const w = new Float64Array(k);
+    for (let t = 0; t < k; t++) { w[t] = 1 / (Math.sqrt(D[j][t]) + 1e-6); wsum += w[t]; }
+    for (let t = 0; t < k; t++) { const wt = w[t] / wsum; x += wt * XY[2 * I[j][t]]; y += wt * XY[2 * I[j][t] + 1]; }
+    out[2 * j] = Math.fround(x); out[2 * j + 1] = Math.fround(y);
   }
   return out;
 }

@@ -21,6 +21,7 @@ import { h } from "./dom.js";
 import { EVENTS, STATUS, createState, parseHash, toHash } from "./state.js";
 import * as rng from "./rng.js";
 import { toMnist } from "./preprocess.js";
+import { useKernels } from "./wasm.js";
 
 const { MAX_SEED } = rng;
 /** A drawing whose ink is base64 (as the server's routes take it) as the page's drawing object. */
@@ -188,6 +189,8 @@ async function mount(root) {
       }
       return out;
     },
+    /** The WebAssembly kernels on (true) or off, here and in the workers: whether they are on now. */
+    useKernels: (on) => { compute.kernels(on); return useKernels(on); },
     toMnist: (drawing) => Array.from(toMnist(fromB64(drawing), ctx.model().constants)),
     logpx: async (drawing, opts) => (await compute.logpx(S.model, fromB64(drawing), opts)).result,
     rng,

@@ -1,14 +1,17 @@
 // The networks, run in the page from the model's weights: the twins of explorer/vae/model.py's Encoder and
-// Decoder (Linear, activation, ..., Linear), hand-written, sums in float64 over the float32 weights.
-// A batch is row-major: n rows of `cols` numbers. The decoder also runs backwards (the gradient of a
-// loss with respect to its input z), as autograd does for step 2 of the lens.
+// Decoder (Linear, activation, ..., Linear), hand-written. The matrix products run in WebAssembly SIMD
+// in float32, as torch's do (wasm.js); where that cannot run, here in JavaScript with float64 sums. A
+// batch is row-major: n rows of `cols` numbers. The decoder also runs backwards (the gradient of a loss
+// with respect to its input z), as autograd does for step 2 of the lens.
+
+import { kernels, place, scratchArea, view } from "./wasm.js";
 
 const softplus = (u) => (u > 20 ? u : Math.log1p(Math.exp(u)));  // torch.nn.Softplus (threshold 20)
 
 function dense(W, b, rows, cols) {
   const T = new Float32Array(rows * cols);  // W transposed: the backward pass as dot products too
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) T[c * rows + r] = W[r * cols + c];
-  return { W, b, rows, cols, T };
+  return { W, b, rows, cols, T, at: null };  // at: where the kernels' memory holds W, b and T
 }
 
 /** y[s, r] = sum_c M[r, c] x[s, c] (+ bias[r]) for s < n: M is rows x cols, row-major. Four rows of x
@@ -38,6 +41,20 @@ function matmul(M, bias, rows, cols, x, n, y) {
       y[yo + r] = a0 + a1 + (bias ? bias[r] : 0);
     }
   }
+  return y;
+}
+
+/** y = x L^T + b (n rows; x: n x L.cols, y: n x L.rows), or with `back` y = x L (the backward pass: n x
+ *  L.cols, no bias): in the kernels where they run, else in matmul. y is a Float64Array. */
+function product(L, x, n, y, back = false) {
+  const K = kernels();
+  const [rows, cols] = back ? [L.cols, L.rows] : [L.rows, L.cols];
+  if (!K) return matmul(back ? L.T : L.W, back ? null : L.b, rows, cols, x, n, y);
+  if (!L.at) L.at = { W: place(L.W), b: place(L.b), T: place(L.T) };
+  const xa = scratchArea(4 * n * (rows + cols)), ya = xa + 4 * n * cols;
+  view(Float32Array, xa, n * cols).set(x.length === n * cols ? x : x.subarray(0, n * cols));
+  K.matmul(back ? L.at.T : L.at.W, back ? 0 : L.at.b, rows, cols, xa, n, ya);
+  y.set(view(Float32Array, ya, n * rows));
   return y;
 }
 
@@ -73,9 +90,9 @@ export function withLabel(net, v, n, width, labels) {
 /** The guide: x (n rows, with the one-hot label appended for a conditional model) -> {loc, scale}, each n x z_dim. */
 export function encode(net, x, n) {
   let h = x;
-  for (const L of net.body) { h = matmul(L.W, L.b, L.rows, L.cols, h, n, new Float64Array(n * L.rows)); activate(net, h); }
-  const loc = matmul(net.loc.W, net.loc.b, net.loc.rows, net.loc.cols, h, n, new Float64Array(n * net.zdim));
-  const scale = matmul(net.scale.W, net.scale.b, net.scale.rows, net.scale.cols, h, n, new Float64Array(n * net.zdim));
+  for (const L of net.body) { h = product(L, h, n, new Float64Array(n * L.rows)); activate(net, h); }
+  const loc = product(net.loc, h, n, new Float64Array(n * net.zdim));
+  const scale = product(net.scale, h, n, new Float64Array(n * net.zdim));
   const floor = Math.fround(net.minScale);  // torch clamps the float32 scale at the float32 floor
   for (let i = 0; i < scale.length; i++) scale[i] = Math.max(floor, Math.exp(scale[i]));
   return { loc, scale };
@@ -89,7 +106,7 @@ export function decodeLogits(net, z, n, keep = null, out = null) {
   net.dec.forEach((L, i) => {
     const last = i === net.dec.length - 1;
     const y = last && out ? out : new Float64Array(n * L.rows);
-    matmul(L.W, L.b, L.rows, L.cols, h, n, y);
+    product(L, h, n, y);
     if (!last) { activate(net, y); acts.push(y); }
     h = y;
   });
@@ -102,7 +119,7 @@ export function decodeLogits(net, z, n, keep = null, out = null) {
 export function decodeBackward(net, keep, g, n) {
   let d = g;
   for (let i = net.dec.length - 1; i >= 0; i--) {
-    const L = net.dec[i], dx = matmul(L.T, null, L.cols, L.rows, d, n, new Float64Array(n * L.cols));
+    const L = net.dec[i], dx = product(L, d, n, new Float64Array(n * L.cols), true);
     if (i > 0) {  // through the activation before this layer: softplus' = sigmoid = 1 - exp(-softplus)
       const a = keep.acts[i - 1];
       if (net.relu) { for (let j = 0; j < dx.length; j++) if (!(a[j] > 0)) dx[j] = 0; }

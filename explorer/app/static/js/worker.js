@@ -1,17 +1,20 @@
 // The page's computing thread: a drawing's forward pass (forward.js) and its log p(x) (logpx.js) run
-// here, so that drawing and dragging never wait for them. Two of these run: one for forward passes,
-// one for log p(x), which a newer drawing cancels between chunks of 100 samples.
+// here, so that drawing and dragging never wait for them. Two of these run (compute.js): a drawing's
+// forward pass is split between them; log p(x), which a newer drawing cancels between chunks of 100
+// samples, runs on the second.
 //
 // Messages in: {type: "model", name, files: {map, net, atlas}} (ArrayBuffers);
 //   {type: "forward", id, name, drawing, opts, part ("value", "gradient" or all)}; {type: "logpx", id, name,
 //   drawing, opts}; {type: "cancel", id};
-//   {type: "decode", id, name, z, n, labels}: images of latent rows (the tools' strips and grids).
+//   {type: "decode", id, name, z, n, labels}: images of latent rows (the tools' strips and grids);
+//   {type: "kernels", on}: the WebAssembly kernels on or off (a test hook: wasm.js).
 // Messages out: {id, ok: true, result, ms} or {id, ok: false, kind, message}.
 
 import { completeModel, modelFromMap, parseFile } from "./data.js";
 import { decodeImages, forwardPass, gradientPart, valuePart } from "./forward.js";
 import { iwae, logWeights } from "./logpx.js";
 import { DrawingError, toMnist } from "./preprocess.js";
+import { useKernels } from "./wasm.js";
 
 const models = {};
 let newest = 0;  // the newest log p(x) asked for: older ones stop at their next chunk
@@ -39,6 +42,7 @@ self.onmessage = async ({ data: msg }) => {
     return;
   }
   if (msg.type === "cancel") { newest = Math.max(newest, msg.id); return; }
+  if (msg.type === "kernels") { useKernels(msg.on); return; }
   const t0 = performance.now();
   try {
     let result;
