@@ -138,15 +138,17 @@ def in_page(browser, url: str, args) -> None:
     for name in [args.checkpoint, *args.also]:
         page.evaluate("(n) => vx.hooks.show(n)", name)
         page.wait_for_selector(f".vx-root[data-computes='{name}']", timeout=60_000)
-        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.render = [];"
+        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.parts = [];"
+                      " vx.hooks.stats.render = [];"
                       " vx.hooks.stats.logpx = []")
         box = page.locator("[data-vx=pad]").bounding_box()
         for s in range(args.strokes + 5):
             x = box["x"] + 60 + (s * 23) % 160
             page.mouse.move(x, box["y"] + 40)
             page.mouse.down()
-            for j in range(1, 6):
-                page.mouse.move(x + 5 * j, box["y"] + 40 + 40 * j)
+            for j in range(1, 25):  # a hand's stroke: ~0.35 s, with the live updates it brings
+                page.mouse.move(x + j, box["y"] + 40 + 8 * j)
+                page.wait_for_timeout(rng.uniform(4, 24))
             page.mouse.up()
             page.wait_for_function(f"vx.hooks.stats.panel.length >= {s + 1}", timeout=20_000)
             page.wait_for_function("vx.logpx !== null", timeout=20_000)  # a person looks at the lens, then
@@ -157,6 +159,9 @@ def in_page(browser, url: str, args) -> None:
         line(f"{name}: end of stroke -> every panel rendered (K={page.evaluate('vx.k')})", stats["panel"][5:],
              target="(target p95 <= 16 ms)")
         line(f"{name}:   of which the forward pass in the worker", stats["compute"][5:])
+        split = [p for p in stats["parts"][5:] if p[1] > 0]  # the rest ran whole on the first thread
+        line(f"{name}:     split: the values' thread (steps 1-5)", [p[0] for p in split])
+        line(f"{name}:     split: the gradients' thread (step 2)", [p[1] for p in split])
         line(f"{name}:   and the panels' rendering", stats["render"][5:])
         line(f"{name}: log p(x), k = 1,000, in the page's worker", stats["logpx"][1:])
 

@@ -43,40 +43,49 @@ function scoreRows(logits, x, n, perPixel) {
   return recon;
 }
 
-/** p(y|x) for a conditional model: the softmax over labels of ELBO(x, y) (label_k samples each, closed-form KL). */
-export function labelPosterior(m, x, seed) {
-  const net = m.net, C = m.constants, zd = net.zdim, n = net.labels, k = C.label_k;
-  const digits = Array.from({ length: n }, (_, y) => y);
-  const { loc, scale } = encode(net, withLabel(net, repeat(x, n), n, 784, digits), n);
+/** The ELBO(x, y) of each of `labels` (digits) for a conditional model, label_k samples each with the
+ *  closed-form KL, minus log 10: the terms of p(y|x). Each label's samples are its own rows of the
+ *  generator's eps, so the labels can be computed apart (two threads: compute.js) and give the same numbers. */
+export function labelElbos(m, x, seed, labels) {
+  const net = m.net, C = m.constants, zd = net.zdim, n = net.labels, k = C.label_k, q = labels.length;
+  const { loc, scale } = encode(net, withLabel(net, repeat(x, q), q, 784, labels), q);
   const eps = normals(seed, C.rng_streams.labels, k * n * zd);
-  const z = new Float64Array(k * n * zd), labels = new Int32Array(k * n);
+  const z = new Float64Array(k * q * zd), rows = new Int32Array(k * q);
   for (let s = 0; s < k; s++) {
-    for (let y = 0; y < n; y++) {
-      labels[s * n + y] = y;
-      for (let d = 0; d < zd; d++) {
-        const i = (s * n + y) * zd + d;
-        z[i] = loc[y * zd + d] + scale[y * zd + d] * Math.fround(eps[i]);
-      }
+    for (let j = 0; j < q; j++) {
+      rows[s * q + j] = labels[j];
+      for (let d = 0; d < zd; d++) z[(s * q + j) * zd + d] = loc[j * zd + d] + scale[j * zd + d] * Math.fround(eps[(s * n + labels[j]) * zd + d]);
     }
   }
-  const recon = scoreRows(decodeLogits(net, withLabel(net, z, k * n, zd, labels), k * n), x, k * n, null);
-  const elbo = new Float64Array(n);
-  for (let y = 0; y < n; y++) {
+  const recon = scoreRows(decodeLogits(net, withLabel(net, z, k * q, zd, rows), k * q), x, k * q, null);
+  const elbo = new Float64Array(q);
+  for (let j = 0; j < q; j++) {
     let r = 0;
-    for (let s = 0; s < k; s++) r += recon[s * n + y];
-    const kl = klDims(loc, scale, zd, y).reduce((a, b) => a + b, 0);
-    elbo[y] = r / k - kl - Math.log(n);
+    for (let s = 0; s < k; s++) r += recon[s * q + j];
+    const kl = klDims(loc, scale, zd, j).reduce((a, b) => a + b, 0);
+    elbo[j] = r / k - kl - Math.log(n);
   }
+  return elbo;
+}
+
+/** p(y|x) from every label's ELBO: their softmax (Bayes' rule with the uniform prior over labels). */
+export function posteriorOf(elbo) {
   const top = Math.max(...elbo), w = Array.from(elbo, (e) => Math.exp(e - top)), tot = w.reduce((a, b) => a + b, 0);
   return w.map((v) => v / tot);
 }
 
-/** Steps 1 and 2 for a drawing's input x: the label (conditional model), the guide's loc and scale, eps and z. */
-function guideAndSamples(m, x, { k, seed, label = null }) {
+/** p(y|x) for a conditional model: the softmax over labels of ELBO(x, y). */
+export function labelPosterior(m, x, seed) {
+  return posteriorOf(labelElbos(m, x, seed, Array.from({ length: m.net.labels }, (_, y) => y)));
+}
+
+/** Steps 1 and 2 for a drawing's input x: the label (conditional model), the guide's loc and scale, eps and
+ *  z. `probs`: p(y|x) where it was computed already (compute.js splits it between the threads). */
+function guideAndSamples(m, x, { k, seed, label = null }, probs = null) {
   const net = m.net, C = m.constants, zd = net.zdim, extra = {};
   let y = null;
   if (net.labels) {
-    const probs = labelPosterior(m, x, seed);
+    probs ??= labelPosterior(m, x, seed);
     y = label === null || label === undefined ? probs.indexOf(Math.max(...probs)) : label;
     Object.assign(extra, { label: y, label_probs: probs, log_py: -Math.log(net.labels) });
   }
@@ -91,8 +100,8 @@ const colMean = (v, d, rows) => { const o = new Float64Array(d); for (let s = 0;
 
 /** Step 2's gradient figures: d log p(x|z_s) / d loc and / d scale for each sample (backprop through the
  *  decoder, as autograd does through z = loc + scale * eps), their means and their norms' estimates. */
-export function gradientPart(m, x, opts) {
-  const net = m.net, C = m.constants, zd = net.zdim, k = opts.k, { y, eps, z } = guideAndSamples(m, x, opts);
+export function gradientPart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs)) {
+  const net = m.net, C = m.constants, zd = net.zdim, k = opts.k, { y, eps, z } = guide;
   const keep = {}, logits = decodeLogits(net, withLabel(net, z, k, zd, y), k, keep), g = new Float64Array(k * 784);
   for (let i = 0; i < g.length; i++) g[i] = unclamped(logits[i]) ? x[i % 784] - sigmoid(logits[i]) : 0;
   const dIn = decodeBackward(net, keep, g, k), width = zd + net.labels;
@@ -112,9 +121,9 @@ export function gradientPart(m, x, opts) {
 
 /** Everything else the lens shows: q(z|x), the samples and their images and places on the map, the KL both
  *  ways, the Bernoulli score of each pixel, the ELBO with its s.e.; for a conditional model p(y|x). */
-export function valuePart(m, x, opts) {
+export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs)) {
   const net = m.net, zd = net.zdim, { k, seed, estimator = "trace" } = opts;
-  const { y, extra, loc, scale, eps, z, logPy } = guideAndSamples(m, x, opts);
+  const { y, loc, scale, eps, z, logPy } = guide, extra = { ...guide.extra };
   // 4. decode and score: log p(x|z) = sum x log p + (1 - x) log(1 - p), Pyro's clamp included
   const logits = decodeLogits(net, withLabel(net, z, k, zd, y), k);
   const perPixel = new Float64Array(k * 784), recon = scoreRows(logits, x, k, perPixel);
@@ -160,12 +169,14 @@ export function valuePart(m, x, opts) {
 
 /**
  * Everything the lens shows for one drawing's input x (Float32Array(784)), with the keys and meanings of
- * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield"}.
+ * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield",
+ * probs (optional): a conditional model's p(y|x), where it was computed already}.
  * Images are Uint8Array grey levels (Python sends them as base64). Its two parts can be computed apart
- * (two worker threads at once: compute.js).
+ * (two worker threads at once: compute.js), each from steps 1 and 2 (`guide`), which neither changes.
  */
 export function forwardPass(m, x, opts) {
-  return { ...valuePart(m, x, opts), ...gradientPart(m, x, opts) };
+  const guide = guideAndSamples(m, x, opts);
+  return { ...valuePart(m, x, opts, guide), ...gradientPart(m, x, opts, guide) };
 }
 
 /** Grey-level images (n x 784) of latent rows z (n x z_dim), decoded as `labels` (one per row, or one

@@ -168,7 +168,7 @@ async function mount(root) {
       ctx.status("failed", { what: `the networks of ${name} could not be loaded`, why: err.message }, "error");
       return;
     }
-    compute.load(name, mm.files, !!mm.header.labels);
+    compute.load(name, mm.files, mm.header.labels || 0);
     if (S.hooks.stats.computesAt === undefined) S.hooks.stats.computesAt = performance.now();
     root.dataset.computes = name;
     if (S.model !== name) return;

@@ -4,14 +4,15 @@
 // samples, runs on the second.
 //
 // Messages in: {type: "model", name, files: {map, net, atlas}} (ArrayBuffers);
-//   {type: "forward", id, name, drawing, opts, part ("value", "gradient" or all)}; {type: "logpx", id, name,
+//   {type: "forward", id, name, drawing, opts, part ("value", "gradient" or all)}; {type: "labels", id,
+//   name, drawing, opts, labels}: a conditional model's ELBO(x, y) of those labels; {type: "logpx", id, name,
 //   drawing, opts}; {type: "cancel", id};
 //   {type: "decode", id, name, z, n, labels}: images of latent rows (the tools' strips and grids);
 //   {type: "kernels", on}: the WebAssembly kernels on or off (a test hook: wasm.js).
 // Messages out: {id, ok: true, result, ms} or {id, ok: false, kind, message}.
 
 import { completeModel, modelFromMap, parseFile } from "./data.js";
-import { decodeImages, forwardPass, gradientPart, valuePart } from "./forward.js";
+import { decodeImages, forwardPass, gradientPart, labelElbos, valuePart } from "./forward.js";
 import { iwae, logWeights } from "./logpx.js";
 import { DrawingError, toMnist } from "./preprocess.js";
 import { useKernels } from "./wasm.js";
@@ -50,6 +51,7 @@ self.onmessage = async ({ data: msg }) => {
       const [m, x] = input(msg.name, msg.drawing), part = { value: valuePart, gradient: gradientPart }[msg.part] || forwardPass;
       result = part(m, x, msg.opts);
     }
+    else if (msg.type === "labels") { const [m, x] = input(msg.name, msg.drawing); result = Array.from(labelElbos(m, x, msg.opts.seed, msg.labels)); }
     else if (msg.type === "decode") result = decodeImages(models[msg.name], msg.z, msg.n, msg.labels);
     else { newest = Math.max(newest, msg.id); result = await logpx(msg); }
     self.postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 });

@@ -53,7 +53,7 @@ export function mount(ctx) {
       fill($("comparebox"), empty(`loading ${other}…`));
       const m = await loadMap(ctx.site, entry, S);
       await loadRest(ctx.site, entry, m, S, ctx);
-      ctx.compute.load(other, m.files, !!m.header.labels);
+      ctx.compute.load(other, m.files, m.header.labels || 0);
       ({ result: o } = await ctx.compute.forward(other, drawing, { k: mine.k, seed: mine.seed, estimator: mine.estimator, label: null }));
     } catch (err) {
       if (cseq === compareSeq) fill($("comparebox"), empty(`could not compute with ${other}: ${err.message}`));

@@ -96,7 +96,7 @@ export function mount(ctx) {
     if (final) {
       const stats = S.hooks.stats;
       stats.compute.push(out.ms);
-      if (out.parts) (stats.parts ||= []).push(out.parts);
+      stats.parts.push(out.parts);
       stats.render.push(performance.now() - tRender);
       stats.panel.push(performance.now() - t0);  // from the stroke's end to every panel rendered
       if (S.status.key === "blank") ctx.status("none");
