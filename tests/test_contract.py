@@ -80,6 +80,12 @@ def _positions(m, rng):
     return rng.uniform(lo, hi, size=(N_POINTS, 2))
 
 
+def in_page(page, fn: str, arg):
+    """The page's async function `fn` applied to `arg`, its answer sent back as one JSON text (NaN as None):
+    hundreds of answers of thousands of numbers each, which Playwright would otherwise check one by one."""
+    return json.loads(page.evaluate(f"async (arg) => JSON.stringify(await ({fn})(arg))", arg))
+
+
 def show(page, name):
     page.evaluate("(n) => window.vx.hooks.show(n)", name)
     page.wait_for_selector(f".vx-root[data-computes='{name}']", timeout=60_000)
@@ -92,7 +98,7 @@ def test_page_decodes_every_map_position_as_python_does(page, name):
     show(page, name)
     pts = _positions(m, np.random.default_rng(7))
     label = 3 if m.config.labels else None
-    ours = page.evaluate("([p, l]) => window.vx.hooks.decodeAt(p, l)", [pts.tolist(), label])
+    ours = in_page(page, "([p, l]) => window.vx.hooks.decodeAt(p, l)", [pts.tolist(), label])
     z, region = m.atlas.inverse(pts)
     y = None if label is None else torch.nn.functional.one_hot(torch.tensor([label]), 10).float().expand(N_POINTS, 10)
     with torch.no_grad():
@@ -158,7 +164,7 @@ def assert_forward_is_pythons(page, name, picks) -> int:
     cannot be encoded gets the same message. How many answers were compared."""
     m = read_served_model(name)
     items = [{"drawing": as_json(a), "opts": options(i, m.config.labels)} for i, a in enumerate(picks)]
-    ours = page.evaluate("(items) => window.vx.hooks.forwardAll(items)", items)
+    ours = in_page(page, "(items) => window.vx.hooks.forwardAll(items)", items)
     assert len(ours) == len(items)
     compared = 0
     for a, item, got in zip(picks, items, ours, strict=True):
@@ -207,7 +213,7 @@ def test_the_plain_javascript_path_is_pythons_too(page, name, contract_drawings)
     m = read_served_model(name)
     pts = _positions(m, np.random.default_rng(11))[:100]
     label = 3 if m.config.labels else None
-    ours = page.evaluate("([p, l]) => window.vx.hooks.decodeAt(p, l)", [pts.tolist(), label])
+    ours = in_page(page, "([p, l]) => window.vx.hooks.decodeAt(p, l)", [pts.tolist(), label])
     z, _ = m.atlas.inverse(pts)
     y = None if label is None else torch.nn.functional.one_hot(torch.tensor([label]), 10).float().expand(len(pts), 10)
     with torch.no_grad():
