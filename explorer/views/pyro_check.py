@@ -5,8 +5,8 @@ The page computes the forward pass itself (``static/js/forward.js``, the twin of
 ``Trace_ELBO().loss`` (or ``TraceMeanField_ELBO().loss``) once per sample, with the guide's ``"latent"``
 site drawn at the page's z: the same drawing, the same z, Pyro's code. (``poutine.condition`` would make
 the site observed, and an ELBO needs it sampled: :class:`AtZ` sets the value the guide's ``rsample`` would
-have drawn, and the site stays a latent one.) The terms come from Pyro's traces of that guide and of the
-model replayed on it.
+have drawn, and the site stays a latent one.) The terms come from the traces of the loss's own runs of
+that guide and of the model replayed on it.
 """
 
 from __future__ import annotations
@@ -77,10 +77,10 @@ def pyro_check(m: ServedModel, canvas: np.ndarray, z: list[list[float]], estimat
     with PYRO_LOCK, pyro.get_param_store().scope():
         for row in zs:
             zt = torch.tensor(row, dtype=torch.float32, device=vae.device)[None]
-            guide = AtZ(zt)(vae.guide)
-            losses.append(float(elbo.loss(vae.model, guide, *args)))
-            g = poutine.trace(guide).get_trace(*args)
-            mt = poutine.trace(poutine.replay(vae.model, trace=g)).get_trace(*args)
+            # the loss's own runs of the guide and of the model replayed on it, recorded as they happen
+            guide, model = poutine.trace(AtZ(zt)(vae.guide)), poutine.trace(vae.model)
+            losses.append(float(elbo.loss(model, guide, *args)))
+            g, mt = guide.trace, model.trace
             recon.append(_log_prob(mt, "obs"))
             lq_lp.append(_log_prob(g, "latent") - _log_prob(mt, "latent"))
             kl = float(kl_divergence(g.nodes["latent"]["fn"], mt.nodes["latent"]["fn"]).sum())
