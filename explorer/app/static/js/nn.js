@@ -11,7 +11,7 @@ const softplus = (u) => (u > 20 ? u : Math.log1p(Math.exp(u)));  // torch.nn.Sof
 function dense(W, b, rows, cols) {
   const T = new Float32Array(rows * cols);  // W transposed: the backward pass as dot products too
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) T[c * rows + r] = W[r * cols + c];
-  return { W, b, rows, cols, T, at: null };  // at: where the kernels' memory holds W, b and T
+  return { W, b, rows, cols, T, at: null };  // at: where the kernels' memory holds W, b and T ({W, b, T} offsets)
 }
 
 /** y[s, r] = sum_c M[r, c] x[s, c] (+ bias[r]) for s < n: M is rows x cols, row-major. Four rows of x
@@ -50,7 +50,8 @@ function product(L, x, n, y, back = false) {
   const K = kernels();
   const [rows, cols] = back ? [L.cols, L.rows] : [L.rows, L.cols];
   if (!K) return matmul(back ? L.T : L.W, back ? null : L.b, rows, cols, x, n, y);
-  if (!L.at) L.at = { W: place(L.W), b: place(L.b), T: place(L.T) };
+  L.at ||= {};  // placed on first use: T only for a layer the backward pass goes through (the decoder's)
+  if (back) L.at.T ??= place(L.T); else { L.at.W ??= place(L.W); L.at.b ??= place(L.b); }
   const xa = scratchArea(4 * n * (rows + cols)), ya = xa + 4 * n * cols;
   view(Float32Array, xa, n * cols).set(x.length === n * cols ? x : x.subarray(0, n * cols));
   K.matmul(back ? L.at.T : L.at.W, back ? 0 : L.at.b, rows, cols, xa, n, ya);
