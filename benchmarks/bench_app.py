@@ -52,10 +52,11 @@ def line(name, values, unit="ms", target=""):
           f"  {target}")
 
 
-def start_server(checkpoint: str) -> tuple[subprocess.Popen, str]:
+def start_server(checkpoint: str, device: str = "auto") -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "explorer", "--no-browser", "--port", str(port), "--checkpoint",
-                             checkpoint], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             checkpoint, "--device", device], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     for out in proc.stdout:
         if out.startswith("VAE explorer ready at"):
             break
@@ -261,6 +262,8 @@ async def hall(url: str, pid: int, students: int, seconds: float, page_urls: lis
             await asyncio.sleep(max(0.0, t_start + length - time.perf_counter()))
             return cpu_seconds(pid) - cpu0, codes, lat, lags
 
+        for _ in range(2):  # warm-up, outside every figure: torch's and Pyro's first calls cost seconds
+            assert await step(tabs[0]) == 200 and await check(tabs[0]) == 200
         loads = [(rng.uniform(0, 30), "page load", partial(load_page, c)) for c in tabs]
         used, codes, lat, lags = await phase(loads, 30)
         print(f"hall of {students}: their first visits ({len(files)} files each, over 30 s, and the live run's"
@@ -303,18 +306,31 @@ def main() -> None:
     ap.add_argument("--hall-only", action="store_true", help="only the hall (after one first visit, for its files)")
     ap.add_argument("--step-every", type=float, default=300.0,
                     help="seconds between a student's presses of step 6 (and of 'check with Pyro'), on average")
+    ap.add_argument("--device", default="auto", help="the server's device (auto: the GPU where there is one)")
+    ap.add_argument("--save-page-urls", type=Path, metavar="FILE",
+                    help="write the paths a first visit fetched to FILE (for --page-urls where there is no Chromium)")
+    ap.add_argument("--page-urls", type=Path, metavar="FILE",
+                    help="with --hall-only: the hall's page loads fetch the paths in FILE, and no browser is started")
     args = ap.parse_args()
+    if args.page_urls and not args.hall_only:
+        ap.error("--page-urls goes with --hall-only (the page's own figures need Chromium)")
 
-    from playwright.sync_api import sync_playwright
-
-    proc, url = start_server(args.checkpoint)
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    proc, url = start_server(args.checkpoint, args.device)
+    pw = None
     try:
-        page_urls = first_visits(browser, url, 1 if args.hall_only else args.visits)
-        if not args.hall_only:
-            in_page(browser, url, args)
-        browser.close()
+        if args.page_urls:
+            page_urls = [url + p for p in args.page_urls.read_text().split()]
+        else:
+            from playwright.sync_api import sync_playwright
+
+            pw = sync_playwright().start()
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page_urls = first_visits(browser, url, 1 if args.hall_only else args.visits)
+            if args.save_page_urls:
+                args.save_page_urls.write_text("".join(u.removeprefix(url) + "\n" for u in page_urls))
+            if not args.hall_only:
+                in_page(browser, url, args)
+            browser.close()
         if args.students:
             import threading
 
@@ -325,7 +341,8 @@ def main() -> None:
             t.start()
             t.join()
     finally:
-        pw.stop()
+        if pw:
+            pw.stop()
         proc.terminate()
         proc.wait(10)
 

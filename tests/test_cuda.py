@@ -119,3 +119,23 @@ def test_the_app_serves_on_the_gpu_and_answers_as_the_cpu_does():
         same(got.json(), cpu)
     finally:
         app.stop()
+
+
+@pytest.mark.parametrize("name", [*MODELS, "mnist-z2-ae"])
+def test_check_with_pyro_on_the_gpu_gives_the_pages_numbers(name):
+    """"Check with Pyro" runs where the server's model is, the GPU here: Pyro's ELBO there, at the z that
+    the page drew (the CPU's encode_drawing is the page's reference, held to it by tests/test_contract.py),
+    gives the page's figures to float32 rounding, for both estimators."""
+    from explorer.views.pyro_check import pyro_check
+
+    gpu, cpu = read_served_model(name), read_served_model(name, "cpu")
+    label = 3 if gpu.config.labels else None
+    for i, pic in enumerate(varied_drawings()[:3]):
+        for est in ("trace", "meanfield"):
+            page = encode_drawing(cpu, pic, 16, seed=i, label=label, estimator=est)
+            py = pyro_check(gpu, pic, page["z"], estimator=est, label=label)
+            assert py["k"] == 16 and py["estimator"] == est
+            for key in ("elbo", "recon", "kl_mc", "kl"):
+                assert py[key] == pytest.approx(page[key], abs=NATS), (key, est)
+            np.testing.assert_allclose(-np.array(py["losses"]), page["objective_samples"], atol=NATS, rtol=1e-5)
+            assert py["input"] == page["input"]  # the 28 x 28 x that Pyro scored is the page's
