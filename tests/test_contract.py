@@ -158,12 +158,13 @@ def options(i: int, labels: int) -> dict:
             "label": (i % 10 if labels and i % 3 == 0 else None)}
 
 
-def assert_forward_is_pythons(page, name, picks) -> int:
+def assert_forward_is_pythons(page, name, picks, whole: bool = False) -> int:
     """The page's answers for `picks` (drawings) equal encode_drawing's with the same seeds: numbers within
     1e-4 relative or 1e-3 nats, images within one grey level, eps and the labels exactly; a drawing that
-    cannot be encoded gets the same message. How many answers were compared."""
+    cannot be encoded gets the same message. `whole`: each computed on one thread (as a live update is),
+    not split between the two. How many answers were compared."""
     m = read_served_model(name)
-    items = [{"drawing": as_json(a), "opts": options(i, m.config.labels)} for i, a in enumerate(picks)]
+    items = [{"drawing": as_json(a), "opts": options(i, m.config.labels), "whole": whole} for i, a in enumerate(picks)]
     ours = in_page(page, "(items) => window.vx.hooks.forwardAll(items)", items)
     assert len(ours) == len(items)
     compared = 0
@@ -219,6 +220,16 @@ def test_the_plain_javascript_path_is_pythons_too(page, name, contract_drawings)
     with torch.no_grad():
         ref = to_u8(m.ckpt.vae.decode(torch.from_numpy(z), y))
     assert np.abs(np.array([o["image"] for o in ours], dtype=int) - ref.astype(int)).max() <= 1
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", MODELS)
+def test_one_thread_computing_the_whole_forward_pass_gives_pythons_answers_too(page, name, contract_drawings):
+    """A live update, and a stroke's end while the second thread is busy, run the forward pass whole on one
+    thread (the samples decoded once for both parts): the same answers as Python's."""
+    show(page, name)
+    assert page.evaluate("window.vx.hooks.useKernels(true)") is True
+    assert assert_forward_is_pythons(page, name, contract_drawings[::10], whole=True) >= N_DRAWINGS // 10
 
 
 @pytest.mark.browser

@@ -95,14 +95,21 @@ function guideAndSamples(m, x, { k, seed, label = null }, probs = null) {
   return { y, extra, loc, scale, eps, z, logPy: extra.log_py ?? 0 };
 }
 
+/** Step 4's decoder run on the samples z: their logits, and what the backward pass needs (`keep`). Computed
+ *  once where one thread takes both parts (forwardPass), once in each where two threads share them. */
+function decodeSamples(m, { y, z }, k) {
+  const net = m.net, keep = {};
+  return { logits: decodeLogits(net, withLabel(net, z, k, net.zdim, y), k, keep), keep };
+}
+
 const rows2 = (v, d) => Array.from({ length: v.length / d }, (_, s) => Array.from(v.subarray(s * d, (s + 1) * d)));
 const colMean = (v, d, rows) => { const o = new Float64Array(d); for (let s = 0; s < rows; s++) for (let j = 0; j < d; j++) o[j] += v[s * d + j] / rows; return o; };
 
 /** Step 2's gradient figures: d log p(x|z_s) / d loc and / d scale for each sample (backprop through the
  *  decoder, as autograd does through z = loc + scale * eps), their means and their norms' estimates. */
-export function gradientPart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs)) {
-  const net = m.net, C = m.constants, zd = net.zdim, k = opts.k, { y, eps, z } = guide;
-  const keep = {}, logits = decodeLogits(net, withLabel(net, z, k, zd, y), k, keep), g = new Float64Array(k * 784);
+export function gradientPart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs),
+  { logits, keep } = decodeSamples(m, guide, opts.k)) {
+  const net = m.net, C = m.constants, zd = net.zdim, k = opts.k, { eps } = guide, g = new Float64Array(k * 784);
   for (let i = 0; i < g.length; i++) g[i] = unclamped(logits[i]) ? x[i % 784] - sigmoid(logits[i]) : 0;
   const dIn = decodeBackward(net, keep, g, k), width = zd + net.labels;
   const gLoc = new Float64Array(k * zd), gScale = new Float64Array(k * zd);
@@ -121,11 +128,12 @@ export function gradientPart(m, x, opts, guide = guideAndSamples(m, x, opts, opt
 
 /** Everything else the lens shows: q(z|x), the samples and their images and places on the map, the KL both
  *  ways, the Bernoulli score of each pixel, the ELBO with its s.e.; for a conditional model p(y|x). */
-export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs)) {
+export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs),
+  { logits } = decodeSamples(m, guide, opts.k)) {
   const net = m.net, zd = net.zdim, { k, seed, estimator = "trace" } = opts;
   const { y, loc, scale, eps, z, logPy } = guide, extra = { ...guide.extra };
-  // 4. decode and score: log p(x|z) = sum x log p + (1 - x) log(1 - p), Pyro's clamp included
-  const logits = decodeLogits(net, withLabel(net, z, k, zd, y), k);
+  // 4. decode and score (logits: the decoder's at each z): log p(x|z) = sum x log p + (1 - x) log(1 - p),
+  // Pyro's clamp included
   const perPixel = new Float64Array(k * 784), recon = scoreRows(logits, x, k, perPixel);
   // 3. the KL: closed form per dimension, and Trace_ELBO's log q(z|x) - log p(z) at each sample
   const kl_dims = klDims(loc, scale, zd), kl = kl_dims.reduce((a, b) => a + b, 0);
@@ -172,11 +180,12 @@ export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.p
  * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield",
  * probs (optional): a conditional model's p(y|x), where it was computed already}.
  * Images are Uint8Array grey levels (Python sends them as base64). Its two parts can be computed apart
- * (two worker threads at once: compute.js), each from steps 1 and 2 (`guide`), which neither changes.
+ * (two worker threads at once: compute.js), each from steps 1 and 2 (`guide`) and the samples' decoding,
+ * which neither changes.
  */
 export function forwardPass(m, x, opts) {
-  const guide = guideAndSamples(m, x, opts);
-  return { ...valuePart(m, x, opts, guide), ...gradientPart(m, x, opts, guide) };
+  const guide = guideAndSamples(m, x, opts), decoded = decodeSamples(m, guide, opts.k);
+  return { ...valuePart(m, x, opts, guide, decoded), ...gradientPart(m, x, opts, guide, decoded) };
 }
 
 /** Grey-level images (n x 784) of latent rows z (n x z_dim), decoded as `labels` (one per row, or one

@@ -177,13 +177,14 @@ async function mount(root) {
   }
   Object.assign(S.hooks, {
     show, slides, timeline: timelinePanel, scatter: mapPanel.scatter,
-    /** The page's forward passes of drawings {width, height, pixels: base64}, in its worker, one after the other
-     *  (the contract test): each answer with its images as arrays, or {error, message}. */
+    /** The page's forward passes of drawings {width, height, pixels: base64}, in its workers, one after the
+     *  other (the contract test): each answer with its images as arrays, or {error, message}. An item with
+     *  `whole` is computed whole on one thread, as a live update is (else split, as a stroke's end is). */
     forwardAll: async (items) => {
       const out = [];
-      for (const { drawing, opts } of items) {
+      for (const { drawing, opts, whole = false } of items) {
         try {
-          const { result } = await compute.forward(S.model, fromB64(drawing), opts);
+          const { result } = await compute.forward(S.model, fromB64(drawing), opts, whole);
           out.push(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, ArrayBuffer.isView(v) ? Array.from(v) : v])));
         } catch (err) { out.push({ error: err.kind, message: err.message }); }
       }

@@ -41,7 +41,9 @@ export function mount(ctx) {
   clearPad();
 
   let stroking = false, last = null, lastLive = 0, busy = false, ink = null;  // ink: the drawing object, until the pad changes
-  let asked = 0, shown = 0;  // forward passes asked for, and the newest of them shown: an older answer is dropped
+  // forward passes asked for, the newest of them shown, and the newest stroke's end: an older answer is dropped,
+  // and so is a live update that answers after its stroke ended (the end's answer is coming)
+  let asked = 0, shown = 0, ended = 0;
   const padPos = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height]; };
   pad.addEventListener("pointerdown", (e) => {
     stroking = true; pad.setPointerCapture(e.pointerId); last = padPos(e);
@@ -79,7 +81,7 @@ export function mount(ctx) {
     const drawing = (ink ||= padInk()), name = S.model;
     const opts = { k: S.k, seed: S.seed, estimator: S.estimator, label: m.header.labels ? S.observed : null };
     const mine = ++asked;
-    if (!final) busy = true;
+    if (final) ended = mine; else busy = true;
     S.pending++;
     let out;
     try { out = await ctx.compute.forward(name, drawing, opts, !final); } catch (err) {
@@ -87,7 +89,7 @@ export function mount(ctx) {
       else ctx.status("failed", { what: "your drawing could not be computed; it is kept", why: err.message }, "error");
       return;
     } finally { if (!final) busy = false; S.pending--; }
-    if (mine < shown || name !== S.model) return;  // overtaken by a newer drawing, or another model is shown now
+    if (mine < shown || mine < ended || name !== S.model) return;  // overtaken, or another model is shown now
     shown = mine;
     S.drawing = drawing; S.result = out.result; S.final = final; S.logpx = null;
     const tRender = performance.now();
