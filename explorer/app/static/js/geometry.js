@@ -91,7 +91,11 @@ function nearestK(m, z, n, k) {
     view(Float64Array, qa, n * zd).set(z.subarray(0, n * zd));
     K.sqdist(m.locAt, N, zd, qa, n, oa);
     const d2 = view(Float64Array, oa, n * N);
-    for (let j = 0; j < n; j++) { const o = j * N; for (let i = 0; i < N; i++) offer(D[j], I[j], k, d2[o + i], i); }
+    for (let j = 0; j < n; j++) {  // most distances are past the k-th best so far: one comparison each
+      const o = j * N, bestD = D[j], bestI = I[j];
+      let worst = Infinity;
+      for (let i = 0; i < N; i++) if (d2[o + i] < worst) { offer(bestD, bestI, k, d2[o + i], i); worst = bestD[k - 1]; }
+    }
     return [D, I];
   }
   for (let s0 = 0; s0 < n; s0 += 4) {
