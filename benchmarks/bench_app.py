@@ -163,6 +163,9 @@ def in_page(browser, url: str, args) -> None:
         split = [p for p in stats["parts"][5:] if p[1] > 0]  # the rest ran whole on the first thread
         line(f"{name}:     split: the values' thread (steps 1-5)", [p[0] for p in split])
         line(f"{name}:     split: the gradients' thread (step 2)", [p[1] for p in split])
+        waits = [w for w in stats["waits"][5:] if w]  # the split ends of strokes
+        line(f"{name}:     messages: the later thread's wait to start", [w[0] for w in waits])
+        line(f"{name}:     messages: the later answer's wait for the page's thread", [w[1] for w in waits])
         line(f"{name}:   and the panels' rendering", stats["render"][5:])
         line(f"{name}: log p(x), k = 1,000, in the page's worker", stats["logpx"][1:])
 

@@ -12,6 +12,8 @@ export class ComputeError extends Error {
   constructor(message, kind) { super(message); this.kind = kind; }  // kind: "blank", "small" or "error"
 }
 
+const now = () => performance.timeOrigin + performance.now();  // comparable with the workers' clocks
+
 function thread(url) {
   const worker = new Worker(url, { type: "module" }), waiting = new Map();
   let id = 0;
@@ -19,7 +21,7 @@ function thread(url) {
     const w = waiting.get(data.id);
     if (!w) return;
     waiting.delete(data.id);
-    if (data.ok) w.resolve({ result: data.result, ms: data.ms }); else w.reject(new ComputeError(data.message, data.kind));
+    if (data.ok) w.resolve({ result: data.result, ms: data.ms, at: data.at, back: now() - data.at[1] }); else w.reject(new ComputeError(data.message, data.kind));
   };
   worker.onerror = (e) => { for (const w of waiting.values()) w.reject(new ComputeError(e.message || "the computing thread failed", "error")); waiting.clear(); };
   return {
@@ -43,13 +45,14 @@ export function createCompute() {
     },
     /** The WebAssembly kernels on or off in both threads (a test hook: wasm.js). */
     kernels(on) { for (const t of [fwd, lp]) t.send({ type: "kernels", on }); },
-    /** The forward pass of a drawing: {result, ms, parts: the two threads' ms}; `live`: an update while the
-     *  stroke is drawn, all on the second thread. */
+    /** The forward pass of a drawing: {result, ms, parts: the two threads' ms, waits: [the later thread's
+     *  wait before it started, the later answer's wait before this thread took it] (ms; a split end of a
+     *  stroke's last step only)}; `live`: an update while the stroke is drawn, all on the second thread. */
     async forward(name, drawing, opts, live = false) {
       const t0 = performance.now(), msg = { type: "forward", name, drawing, opts };
       if (live || lp.busy()) {
         const { result, ms } = await (live ? lp : fwd).call(msg)[1];
-        return { result, ms: performance.now() - t0, parts: live ? [0, ms] : [ms, 0] };
+        return { result, ms: performance.now() - t0, parts: live ? [0, ms] : [ms, 0], waits: null };
       }
       const n = labelled.get(name), before = [0, 0];
       if (n) {  // p(y|x): half of the labels' ELBOs on each thread
@@ -59,9 +62,11 @@ export function createCompute() {
         msg.opts = { ...opts, probs: posteriorOf([...elbos[0].result, ...elbos[1].result]) };
         before[0] = elbos[0].ms; before[1] = elbos[1].ms;
       }
-      const [value, gradient] = await Promise.all([fwd.call({ ...msg, part: "value" })[1], lp.call({ ...msg, part: "gradient" })[1]]);
+      const sent = now(), [value, gradient] = await Promise.all([fwd.call({ ...msg, part: "value" })[1],
+        lp.call({ ...msg, part: "gradient" })[1]]);
       return { result: { ...value.result, ...gradient.result }, ms: performance.now() - t0,
-        parts: [before[0] + value.ms, before[1] + gradient.ms] };
+        parts: [before[0] + value.ms, before[1] + gradient.ms],
+        waits: [Math.max(value.at[0], gradient.at[0]) - sent, Math.max(value.back, gradient.back)] };
     },
     /** log p(x): {result, ms}; result is null when a newer one overtook it (it stops between chunks). */
     async logpx(name, drawing, opts) {

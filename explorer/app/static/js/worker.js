@@ -9,7 +9,8 @@
 //   drawing, opts}; {type: "cancel", id};
 //   {type: "decode", id, name, z, n, labels}: images of latent rows (the tools' strips and grids);
 //   {type: "kernels", on}: the WebAssembly kernels on or off (a test hook: wasm.js).
-// Messages out: {id, ok: true, result, ms} or {id, ok: false, kind, message}.
+// Messages out: {id, ok: true, result, ms, at: [start, end]} (ms since the epoch: performance.timeOrigin +
+//   performance.now(), comparable between threads) or {id, ok: false, kind, message}.
 
 import { completeModel, modelFromMap, parseFile } from "./data.js";
 import { decodeImages, forwardPass, gradientPart, labelElbos, valuePart } from "./forward.js";
@@ -54,7 +55,8 @@ self.onmessage = async ({ data: msg }) => {
     else if (msg.type === "labels") { const [m, x] = input(msg.name, msg.drawing); result = Array.from(labelElbos(m, x, msg.opts.seed, msg.labels)); }
     else if (msg.type === "decode") result = decodeImages(models[msg.name], msg.z, msg.n, msg.labels);
     else { newest = Math.max(newest, msg.id); result = await logpx(msg); }
-    self.postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 });
+    const t1 = performance.now(), o = performance.timeOrigin;
+    self.postMessage({ id: msg.id, ok: true, result, ms: t1 - t0, at: [o + t0, o + t1] });
   } catch (err) {
     self.postMessage({ id: msg.id, ok: false, kind: err instanceof DrawingError ? err.kind : "error", message: err.message });
   }

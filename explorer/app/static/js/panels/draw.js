@@ -99,6 +99,7 @@ export function mount(ctx) {
       const stats = S.hooks.stats;
       stats.compute.push(out.ms);
       stats.parts.push(out.parts);
+      stats.waits.push(out.waits);
       stats.render.push(performance.now() - tRender);
       stats.panel.push(performance.now() - t0);  // from the stroke's end to every panel rendered
       if (S.status.key === "blank") ctx.status("none");
