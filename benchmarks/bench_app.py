@@ -140,7 +140,7 @@ def in_page(browser, url: str, args) -> None:
         page.evaluate("(n) => vx.hooks.show(n)", name)
         page.wait_for_selector(f".vx-root[data-computes='{name}']", timeout=60_000)
         page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.parts = [];"
-                      " vx.hooks.stats.render = [];"
+                      " vx.hooks.stats.waits = []; vx.hooks.stats.render = [];"
                       " vx.hooks.stats.logpx = []")
         box = page.locator("[data-vx=pad]").bounding_box()
         for s in range(args.strokes + 5):
