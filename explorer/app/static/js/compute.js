@@ -46,8 +46,8 @@ export function createCompute() {
     /** The WebAssembly kernels on or off in both threads (a test hook: wasm.js). */
     kernels(on) { for (const t of [fwd, lp]) t.send({ type: "kernels", on }); },
     /** The forward pass of a drawing: {result, ms, parts: the two threads' ms, waits: [the later thread's
-     *  wait before it started, the later answer's wait before this thread took it] (ms; a split end of a
-     *  stroke's last step only)}; `live`: an update while the stroke is drawn, all on the second thread. */
+     *  wait before it started, the later answer's wait before this thread took it] (ms; null where one
+     *  thread computed it all)}; `live`: an update while the stroke is drawn, all on the second thread. */
     async forward(name, drawing, opts, live = false) {
       const t0 = performance.now(), msg = { type: "forward", name, drawing, opts };
       if (live || lp.busy()) {

@@ -20,6 +20,7 @@ function labelImage(text, dpr) {
     c.lineWidth = 4; c.strokeStyle = "#fff"; c.fillStyle = "#111"; c.lineJoin = "round";
     c.strokeText(text, 4, 20); c.fillText(text, 4, 20);
     labels.set(key, { cv, w, h });
+    if (labels.size > 16) labels.delete(labels.keys().next().value);  // the oldest: a few are ever in use
   }
   return labels.get(key);
 }
