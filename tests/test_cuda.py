@@ -26,6 +26,7 @@ from explorer.views.backprop import adam_steps
 from explorer.views.decoding import decode_point, prior_samples
 from explorer.views.inference import Drawing, encode_drawing, encode_drawings, log_px_drawing
 from explorer.views.preprocess import to_mnist
+from explorer.views.pyro_check import pyro_check
 
 from conftest import AppProcess, assert_same_answer, seven_canvas, varied_drawings
 
@@ -126,8 +127,6 @@ def test_check_with_pyro_on_the_gpu_gives_the_pages_numbers(name):
     """"Check with Pyro" runs where the server's model is, the GPU here: Pyro's ELBO there, at the z that
     the page drew (the CPU's encode_drawing is the page's reference, held to it by tests/test_contract.py),
     gives the page's figures to float32 rounding, for both estimators."""
-    from explorer.views.pyro_check import pyro_check
-
     gpu, cpu = read_served_model(name), read_served_model(name, "cpu")
     label = 3 if gpu.config.labels else None
     for i, pic in enumerate(varied_drawings()[:3]):

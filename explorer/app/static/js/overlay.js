@@ -10,12 +10,10 @@ const labels = new Map();
 function labelImage(text, dpr) {
   const key = `${text} ${dpr}`;
   if (!labels.has(key)) {
-    const cv = document.createElement("canvas"), font = "bold 18px sans-serif";
-    let c = cv.getContext("2d");
+    const cv = document.createElement("canvas"), c = cv.getContext("2d"), font = "bold 18px sans-serif";
     c.font = font;
     const w = Math.ceil(c.measureText(text).width) + 8, h = 28;
-    cv.width = Math.round(w * dpr); cv.height = Math.round(h * dpr);
-    c = cv.getContext("2d");
+    cv.width = Math.round(w * dpr); cv.height = Math.round(h * dpr);  // (this resets the context's state)
     c.setTransform(dpr, 0, 0, dpr, 0, 0); c.font = font; c.textBaseline = "alphabetic";
     c.lineWidth = 4; c.strokeStyle = "#fff"; c.fillStyle = "#111"; c.lineJoin = "round";
     c.strokeText(text, 4, 20); c.fillText(text, 4, 20);
