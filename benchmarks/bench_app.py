@@ -9,9 +9,10 @@ Measures, on this machine, against one server started here (warm: every figure a
   ``--visits`` fresh browser contexts;
 * a reload (the browser's cache): navigation start -> map drawn;
 * a drag: the pointer event -> the next frame after the page painted the decoder's image;
-* the end of a stroke -> every panel rendered (lens, samples, cloud), the forward pass's time in the
-  page's worker and the panels' rendering; then log p(x) (k = 1,000, in the page's second worker). Each
-  stroke is drawn as a hand does (five moves in ~0.1 s), and the next one once the lens shows log p(x);
+* the end of a stroke -> every panel rendered (lens, samples, cloud), the forward pass's time where it
+  ran (the page's own thread; a conditional model's, the two workers) and the panels' rendering; then
+  log p(x) (k = 1,000, in the page's second worker). Each stroke is drawn as a hand does (24 moves 4-24 ms
+  apart, ~0.35 s), and the next one once the lens shows log p(x);
 * Interpolate (two strips of 10) and Traverse (16 x 9), click -> images shown;
 * the server's CPU for a hall of ``--students`` browsers' remaining traffic, open loop, each browser
   from an address of its own on loopback (127.0.x.y) with its tab's name, as a hall's laptops are: their
@@ -139,8 +140,8 @@ def in_page(browser, url: str, args) -> None:
     for name in [args.checkpoint, *args.also]:
         page.evaluate("(n) => vx.hooks.show(n)", name)
         page.wait_for_selector(f".vx-root[data-computes='{name}']", timeout=60_000)
-        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.parts = [];"
-                      " vx.hooks.stats.waits = []; vx.hooks.stats.render = [];"
+        page.evaluate("vx.hooks.stats.panel = []; vx.hooks.stats.compute = []; vx.hooks.stats.where = [];"
+                      " vx.hooks.stats.parts = []; vx.hooks.stats.waits = []; vx.hooks.stats.render = [];"
                       " vx.hooks.stats.logpx = []")
         box = page.locator("[data-vx=pad]").bounding_box()
         for s in range(args.strokes + 5):
@@ -159,13 +160,19 @@ def in_page(browser, url: str, args) -> None:
         stats = page.evaluate("vx.hooks.stats")
         line(f"{name}: end of stroke -> every panel rendered (K={page.evaluate('vx.k')})", stats["panel"][5:],
              target="(target p95 <= 16 ms)")
-        line(f"{name}:   of which the forward pass in the worker", stats["compute"][5:])
-        split = [p for p in stats["parts"][5:] if p[1] > 0]  # the rest ran whole on the first thread
-        line(f"{name}:     split: the values' thread (steps 1-5)", [p[0] for p in split])
-        line(f"{name}:     split: the gradients' thread (step 2)", [p[1] for p in split])
-        waits = [w for w in stats["waits"][5:] if w]  # the split ends of strokes
-        line(f"{name}:     messages: the later thread's wait to start", [w[0] for w in waits])
-        line(f"{name}:     messages: the later answer's wait for the page's thread", [w[1] for w in waits])
+        where = stats["where"][5:]
+        for w, what in [("page", "on the page's own thread"), ("worker", "whole in one worker"),
+                        ("split", "split between the two workers, answers back")]:
+            ms = [c for c, h in zip(stats["compute"][5:], where, strict=True) if h == w]
+            if ms:
+                line(f"{name}:   of which the forward pass {what}", ms, target=f"({len(ms)} of {len(where)} strokes)")
+        split = [p for p, h in zip(stats["parts"][5:], where, strict=True) if h == "split"]
+        if split:
+            line(f"{name}:     split: the values' thread (steps 1-5)", [p[0] for p in split])
+            line(f"{name}:     split: the gradients' thread (step 2)", [p[1] for p in split])
+            waits = [w for w in stats["waits"][5:] if w]
+            line(f"{name}:     messages: the later thread's wait to start", [w[0] for w in waits])
+            line(f"{name}:     messages: the later answer's wait for the page's thread", [w[1] for w in waits])
         line(f"{name}:   and the panels' rendering", stats["render"][5:])
         line(f"{name}: log p(x), k = 1,000, in the page's worker", stats["logpx"][1:])
 

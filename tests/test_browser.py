@@ -66,6 +66,7 @@ def test_draw_shows_posterior_samples_and_cloud(page):
     res = wait_result(page)
     zd = len(res["loc"])
     assert zd == 16
+    assert page.evaluate("vx.hooks.stats.where.at(-1)") == "page"  # a stroke's end: on the page's own thread
     # posterior panel: one marker per dimension; samples grid: K images; ELBO table with numbers
     assert page.locator("[data-vx=post] circle.vx-dot").count() == zd
     assert page.locator("[data-vx=samples] canvas").count() == res["k"] == 16
@@ -282,6 +283,7 @@ def test_label_aware_model_in_the_page(page, app_server):
     draw_stroke(page, SEVEN)
     res = wait_result(page, "mnist-cvae-z16")
     assert len(res["label_probs"]) == 10
+    assert page.evaluate("vx.hooks.stats.where.at(-1)") in ("split", "worker")  # p(y|x): on the computing threads
     assert page.locator("[data-vx=labelprobs] rect").count() == 10
     assert page.locator("[data-vx=styles] canvas").count() == 10
     assert int(page.locator("[data-vx-num=label]").inner_text()) == res["label"]

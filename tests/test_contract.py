@@ -161,8 +161,9 @@ def options(i: int, labels: int) -> dict:
 def assert_forward_is_pythons(page, name, picks, whole: bool = False) -> int:
     """The page's answers for `picks` (drawings) equal encode_drawing's with the same seeds: numbers within
     1e-4 relative or 1e-3 nats, images within one grey level, eps and the labels exactly; a drawing that
-    cannot be encoded gets the same message. `whole`: each computed on one thread (as a live update is),
-    not split between the two. How many answers were compared."""
+    cannot be encoded gets the same message. Each is computed where a stroke's end is (the page's own
+    thread; both workers for a conditional model), or with `whole` on one worker, as a live update is.
+    How many answers were compared."""
     m = read_served_model(name)
     items = [{"drawing": as_json(a), "opts": options(i, m.config.labels), "whole": whole} for i, a in enumerate(picks)]
     ours = in_page(page, "(items) => window.vx.hooks.forwardAll(items)", items)
@@ -225,8 +226,8 @@ def test_the_plain_javascript_path_is_pythons_too(page, name, contract_drawings)
 @pytest.mark.browser
 @pytest.mark.parametrize("name", MODELS)
 def test_one_thread_computing_the_whole_forward_pass_gives_pythons_answers_too(page, name, contract_drawings):
-    """A live update, and a stroke's end while the second thread is busy, run the forward pass whole on one
-    thread (the samples decoded once for both parts): the same answers as Python's."""
+    """A live update (and a conditional model's stroke end while the second worker is busy) runs the forward
+    pass whole on one worker thread: the same answers as Python's."""
     show(page, name)
     assert page.evaluate("window.vx.hooks.useKernels(true)") is True
     assert assert_forward_is_pythons(page, name, contract_drawings[::10], whole=True) >= N_DRAWINGS // 10

@@ -1,12 +1,16 @@
-// The page's two computing threads (worker.js). The end of a stroke is computed by both at once: the first
-// takes the values of steps 1-5, the second the gradient figures of step 2 (each about half the work);
-// for a conditional model both first take half of the labels behind p(y|x), which both parts need.
-// The live updates while a stroke is drawn and log p(x) (which yields between chunks of 100 samples) go
-// to the second; where the second is still busy with them when a stroke ends, the first computes all of
-// that stroke's forward pass rather than wait. Drawing and dragging never wait on either. Each call is a
-// promise.
+// Where a drawing's forward pass is computed. The end of a stroke is computed on this page's own thread,
+// inside the pointer event, so its panels render in the same task: a whole pass takes about 4 ms here
+// (mnist-z16, K = 16), and a worker's answer, measured, waits for this thread after a pointer event
+// (3.6 ms at p50, 11 at p95 on 2 cores) longer than the pass would take. A conditional model's end of a
+// stroke is heavier (p(y|x) is ten labels' ELBOs, about 18 ms), so it goes to the two computing threads
+// (worker.js) at once: both first take half of the labels, then the first the values of steps 1-5 and
+// the second the gradient figures of step 2. The live updates while a stroke is drawn and log p(x) (which
+// yields between chunks of 100 samples) go to the second; where the second is still busy with them when
+// a conditional model's stroke ends, the first computes all of it rather than wait. Drawing and dragging
+// never wait on the threads. Each call is a promise.
 
-import { posteriorOf } from "./forward.js";
+import { forwardPass, posteriorOf } from "./forward.js";
+import { DrawingError, toMnist } from "./preprocess.js";
 
 export class ComputeError extends Error {
   constructor(message, kind) { super(message); this.kind = kind; }  // kind: "blank", "small" or "error"
@@ -35,9 +39,12 @@ function thread(url) {
 export function createCompute() {
   const url = new URL("./worker.js", import.meta.url), fwd = thread(url), lp = thread(url), loaded = new Set();
   const labelled = new Map();  // conditional models: their number of labels
+  const here = new Map();  // the models this page's thread computes with (their networks arrived)
   return {
-    /** Give both threads a model's files (copies of the ArrayBuffers); `labels`: a conditional model's. */
-    load(name, files, labels = 0) {
+    /** Give both threads a model's files (copies of the ArrayBuffers), and this thread the model itself
+     *  (`model`: data.js's completeModel, which the page already holds); `labels`: a conditional model's. */
+    load(name, files, labels = 0, model = null) {
+      if (model) here.set(name, model);
       if (loaded.has(name)) return;
       loaded.add(name);
       if (labels) labelled.set(name, labels);
@@ -45,14 +52,25 @@ export function createCompute() {
     },
     /** The WebAssembly kernels on or off in both threads (a test hook: wasm.js). */
     kernels(on) { for (const t of [fwd, lp]) t.send({ type: "kernels", on }); },
-    /** The forward pass of a drawing: {result, ms, parts: the two threads' ms, waits: [the later thread's
-     *  wait before it started, the later answer's wait before this thread took it] (ms; null where one
-     *  thread computed it all)}; `live`: an update while the stroke is drawn, all on the second thread. */
-    async forward(name, drawing, opts, live = false) {
+    /** The forward pass of a drawing: {result, ms, where: "page" (this thread), "worker" (one computing
+     *  thread) or "split" (both), parts: each thread's ms ([this thread's or the first's, the second's]),
+     *  waits: where split, [the later thread's wait before it started, the later answer's wait before this
+     *  thread took it] (ms; else null)}. `how`: "live" (an update while the stroke is drawn: the second
+     *  thread), "worker" (whole on one computing thread, a test hook) or "end" (the end of a stroke). */
+    async forward(name, drawing, opts, how = "end") {
       const t0 = performance.now(), msg = { type: "forward", name, drawing, opts };
-      if (live || lp.busy()) {
-        const { result, ms } = await (live ? lp : fwd).call(msg)[1];
-        return { result, ms: performance.now() - t0, parts: live ? [0, ms] : [ms, 0], waits: null };
+      if (how === "end" && !labelled.has(name) && here.has(name)) {
+        const m = here.get(name);
+        let result;
+        try { result = forwardPass(m, toMnist(drawing, m.constants), opts); } catch (err) {
+          throw new ComputeError(err.message, err instanceof DrawingError ? err.kind : "error");
+        }
+        const ms = performance.now() - t0;
+        return { result, ms, where: "page", parts: [ms, 0], waits: null };
+      }
+      if (how !== "end" || lp.busy()) {
+        const { result, ms } = await (how === "live" ? lp : fwd).call(msg)[1];
+        return { result, ms: performance.now() - t0, where: "worker", parts: how === "live" ? [0, ms] : [ms, 0], waits: null };
       }
       const n = labelled.get(name), before = [0, 0];
       if (n) {  // p(y|x): half of the labels' ELBOs on each thread
@@ -64,7 +82,7 @@ export function createCompute() {
       }
       const sent = now(), [value, gradient] = await Promise.all([fwd.call({ ...msg, part: "value" })[1],
         lp.call({ ...msg, part: "gradient" })[1]]);
-      return { result: { ...value.result, ...gradient.result }, ms: performance.now() - t0,
+      return { result: { ...value.result, ...gradient.result }, ms: performance.now() - t0, where: "split",
         parts: [before[0] + value.ms, before[1] + gradient.ms],
         waits: [Math.max(value.at[0], gradient.at[0]) - sent, Math.max(value.back, gradient.back)] };
     },

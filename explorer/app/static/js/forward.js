@@ -96,7 +96,8 @@ function guideAndSamples(m, x, { k, seed, label = null }, probs = null) {
 }
 
 /** Step 4's decoder run on the samples z: their logits, and what the backward pass needs (`keep`). Computed
- *  once where one thread takes both parts (forwardPass), once in each where two threads share them. */
+ *  once where one thread takes both parts (forwardPass), once in each where two threads share them (a
+ *  conditional model's stroke end). */
 function decodeSamples(m, { y, z }, k) {
   const net = m.net, keep = {};
   return { logits: decodeLogits(net, withLabel(net, z, k, net.zdim, y), k, keep), keep };
@@ -180,8 +181,8 @@ export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.p
  * Python's encode_drawing. opts: {k, seed, label (observed digit or null), estimator: "trace" | "meanfield",
  * probs (optional): a conditional model's p(y|x), where it was computed already}.
  * Images are Uint8Array grey levels (Python sends them as base64). Its two parts can be computed apart
- * (two worker threads at once: compute.js), each from steps 1 and 2 (`guide`) and the samples' decoding,
- * which neither changes.
+ * (a conditional model's, two worker threads at once: compute.js), each from steps 1 and 2 (`guide`) and
+ * the samples' decoding, which neither changes.
  */
 export function forwardPass(m, x, opts) {
   const guide = guideAndSamples(m, x, opts), decoded = decodeSamples(m, guide, opts.k);

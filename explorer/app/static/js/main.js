@@ -168,7 +168,7 @@ async function mount(root) {
       ctx.status("failed", { what: `the networks of ${name} could not be loaded`, why: err.message }, "error");
       return;
     }
-    compute.load(name, mm.files, mm.header.labels || 0);
+    compute.load(name, mm.files, mm.header.labels || 0, mm);
     if (S.hooks.stats.computesAt === undefined) S.hooks.stats.computesAt = performance.now();
     root.dataset.computes = name;
     if (S.model !== name) return;
@@ -177,14 +177,15 @@ async function mount(root) {
   }
   Object.assign(S.hooks, {
     show, slides, timeline: timelinePanel, scatter: mapPanel.scatter,
-    /** The page's forward passes of drawings {width, height, pixels: base64}, in its workers, one after the
-     *  other (the contract test): each answer with its images as arrays, or {error, message}. An item with
-     *  `whole` is computed whole on one thread, as a live update is (else split, as a stroke's end is). */
+    /** The page's forward passes of drawings {width, height, pixels: base64}, one after the other (the
+     *  contract test), where a stroke's end is computed (this thread, or both workers for a conditional
+     *  model): each answer with its images as arrays, or {error, message}. An item with `whole` is computed
+     *  whole on one worker, as a live update is. */
     forwardAll: async (items) => {
       const out = [];
       for (const { drawing, opts, whole = false } of items) {
         try {
-          const { result } = await compute.forward(S.model, fromB64(drawing), opts, whole);
+          const { result } = await compute.forward(S.model, fromB64(drawing), opts, whole ? "worker" : "end");
           out.push(Object.fromEntries(Object.entries(result).map(([k, v]) => [k, ArrayBuffer.isView(v) ? Array.from(v) : v])));
         } catch (err) { out.push({ error: err.kind, message: err.message }); }
       }

@@ -88,7 +88,7 @@ export function createState() {
     ringNode: null,       // [x, y]: in the timeline, the grid point the ring's image is decoded at
     status: { key: "none", kind: "" },
     // test and benchmark hooks (main.js adds its functions), and the page's own timings
-    hooks: { stats: { frames: [], drag: [], panel: [], compute: [], parts: [], waits: [], render: [], logpx: [], interpolate: [], traverse: [], mapDrawn: null, readyAt: undefined } },
+    hooks: { stats: { frames: [], drag: [], panel: [], compute: [], where: [], parts: [], waits: [], render: [], logpx: [], interpolate: [], traverse: [], mapDrawn: null, readyAt: undefined } },
   };
 }
 

@@ -1,7 +1,7 @@
-// The page's computing thread: a drawing's forward pass (forward.js) and its log p(x) (logpx.js) run
-// here, so that drawing and dragging never wait for them. Two of these run (compute.js): a drawing's
-// forward pass is split between them; log p(x), which a newer drawing cancels between chunks of 100
-// samples, runs on the second.
+// The page's computing thread: the live updates' forward passes (forward.js) while a stroke is drawn and
+// a drawing's log p(x) (logpx.js) run here, so that drawing and dragging never wait for them. Two of these
+// run (compute.js): a conditional model's stroke end is split between them; log p(x), which a newer
+// drawing cancels between chunks of 100 samples, runs on the second.
 //
 // Messages in: {type: "model", name, files: {map, net, atlas}} (ArrayBuffers);
 //   {type: "forward", id, name, drawing, opts, part ("value", "gradient" or all)}; {type: "labels", id,

@@ -84,7 +84,7 @@ export function mount(ctx) {
     if (final) ended = mine; else busy = true;
     S.pending++;
     let out;
-    try { out = await ctx.compute.forward(name, drawing, opts, !final); } catch (err) {
+    try { out = await ctx.compute.forward(name, drawing, opts, final ? "end" : "live"); } catch (err) {
       if (err.kind === "blank" || err.kind === "small") ctx.status("blank", { message: err.message }, "warn");
       else ctx.status("failed", { what: "your drawing could not be computed; it is kept", why: err.message }, "error");
       return;
@@ -98,6 +98,7 @@ export function mount(ctx) {
     if (final) {
       const stats = S.hooks.stats;
       stats.compute.push(out.ms);
+      stats.where.push(out.where);
       stats.parts.push(out.parts);
       stats.waits.push(out.waits);
       stats.render.push(performance.now() - tRender);
