@@ -166,11 +166,13 @@ def test_4_every_hammered_route_leaves_the_innocent_students_requests_served(cla
     innocent = hammer.logged_in(url, "innocent")
     hammer.innocent_requests(innocent, "mnist-z2", 2)  # warm
     quiet = hammer.innocent_requests(innocent, "mnist-z2", 4)
+    t0 = time.monotonic()
     codes, threads = hammer.hammer(url, "mnist-z2", route, 20, 10.0)
     time.sleep(1.0)
     loaded = hammer.innocent_requests(innocent, "mnist-z2", 4)  # each raises unless answered 200
     for t in threads:
         t.join()
+    ran = time.monotonic() - t0  # until the last script's last file was sent
     innocent.close()
     refused = codes[429] + codes[503]
     assert set(codes) <= {200, 401, 429, 503}, codes
@@ -182,8 +184,9 @@ def test_4_every_hammered_route_leaves_the_innocent_students_requests_served(cla
         size = (len(c.get("/api/models/mnist-z2/map.csv", headers={"Accept-Encoding": "identity"}).content)
                 if route == "map.csv" else max(entry["bytes"].values()))
         c.close()
-        # the budget over the run (its last files end after it), its burst, and the 20 files begun together
-        assert codes[200] * size <= FILE_BYTES_PER_S * (10.0 + 3.0 + 1.0) + 20 * size, (codes, size)
+        # the budget over the whole run (a file asked for in the scripts' 10 s may wait in line and be sent
+        # after them, at the budget's rate), its burst of one second, and the 20 files admitted together
+        assert codes[200] * size <= FILE_BYTES_PER_S * (ran + 1.0) + 20 * size, (codes, size, ran)
     else:
         assert refused > 0, codes  # the scripts were told to come back later
     assert np.median(loaded) <= 3 * np.median(quiet) + 50, (route, quiet, loaded)
