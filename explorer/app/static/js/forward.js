@@ -7,7 +7,7 @@
 
 import { gradNormEstimate, meanSe, sd } from "./estimates.js";
 import { toMap } from "./geometry.js";
-import { bernoulli, decodeBackward, decodeLogits, encode, sigmoid, toU8, unclamped, withLabel } from "./nn.js";
+import { bernoulliAt, decodeBackward, decodeLogits, encode, probs32, sigmoid, toU8, unclamped, withLabel } from "./nn.js";
 import { normals } from "./rng.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -32,12 +32,12 @@ export function klDims(loc, scale, zd, row = 0) {
   return out;
 }
 
-/** Sum over the pixels of log p(x | z) for each of n rows of logits. */
-function scoreRows(logits, x, n, perPixel) {
+/** Sum over the pixels of log p(x | z) for each of n rows of the decoder's probabilities (probs32). */
+function scoreRows(probs, x, n, perPixel) {
   const recon = new Float64Array(n);
   for (let s = 0; s < n; s++) {
     let t = 0;
-    for (let i = 0; i < 784; i++) { const v = bernoulli(logits[s * 784 + i], x[i]); if (perPixel) perPixel[s * 784 + i] = v; t += v; }
+    for (let i = 0; i < 784; i++) { const v = bernoulliAt(probs[s * 784 + i], x[i]); if (perPixel) perPixel[s * 784 + i] = v; t += v; }
     recon[s] = t;
   }
   return recon;
@@ -57,7 +57,7 @@ export function labelElbos(m, x, seed, labels) {
       for (let d = 0; d < zd; d++) z[(s * q + j) * zd + d] = loc[j * zd + d] + scale[j * zd + d] * Math.fround(eps[(s * n + labels[j]) * zd + d]);
     }
   }
-  const recon = scoreRows(decodeLogits(net, withLabel(net, z, k * q, zd, rows), k * q), x, k * q, null);
+  const recon = scoreRows(probs32(decodeLogits(net, withLabel(net, z, k * q, zd, rows), k * q)), x, k * q, null);
   const elbo = new Float64Array(q);
   for (let j = 0; j < q; j++) {
     let r = 0;
@@ -95,12 +95,14 @@ function guideAndSamples(m, x, { k, seed, label = null }, probs = null) {
   return { y, extra, loc, scale, eps, z, logPy: extra.log_py ?? 0 };
 }
 
-/** Step 4's decoder run on the samples z: their logits, and what the backward pass needs (`keep`). Computed
+/** Step 4's decoder run on the samples z: their logits and probabilities (torch's float32 sigmoid, each
+ *  computed once for the score, the clamp, the gradient and the images), and what the backward pass needs
+ *  (`keep`). Computed
  *  once where one thread takes both parts (forwardPass), once in each where two threads share them (a
  *  conditional model's stroke end). */
 function decodeSamples(m, { y, z }, k) {
-  const net = m.net, keep = {};
-  return { logits: decodeLogits(net, withLabel(net, z, k, net.zdim, y), k, keep), keep };
+  const net = m.net, keep = {}, logits = decodeLogits(net, withLabel(net, z, k, net.zdim, y), k, keep);
+  return { logits, probs: probs32(logits), keep };
 }
 
 const rows2 = (v, d) => Array.from({ length: v.length / d }, (_, s) => Array.from(v.subarray(s * d, (s + 1) * d)));
@@ -109,9 +111,9 @@ const colMean = (v, d, rows) => { const o = new Float64Array(d); for (let s = 0;
 /** Step 2's gradient figures: d log p(x|z_s) / d loc and / d scale for each sample (backprop through the
  *  decoder, as autograd does through z = loc + scale * eps), their means and their norms' estimates. */
 export function gradientPart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs),
-  { logits, keep } = decodeSamples(m, guide, opts.k)) {
+  { probs, keep } = decodeSamples(m, guide, opts.k)) {
   const net = m.net, C = m.constants, zd = net.zdim, k = opts.k, { eps } = guide, g = new Float64Array(k * 784);
-  for (let i = 0; i < g.length; i++) g[i] = unclamped(logits[i]) ? x[i % 784] - sigmoid(logits[i]) : 0;
+  for (let i = 0; i < g.length; i++) g[i] = unclamped(probs[i]) ? x[i % 784] - probs[i] : 0;
   const dIn = decodeBackward(net, keep, g, k), width = zd + net.labels;
   const gLoc = new Float64Array(k * zd), gScale = new Float64Array(k * zd);
   for (let s = 0; s < k; s++) {
@@ -130,12 +132,12 @@ export function gradientPart(m, x, opts, guide = guideAndSamples(m, x, opts, opt
 /** Everything else the lens shows: q(z|x), the samples and their images and places on the map, the KL both
  *  ways, the Bernoulli score of each pixel, the ELBO with its s.e.; for a conditional model p(y|x). */
 export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.probs),
-  { logits } = decodeSamples(m, guide, opts.k)) {
+  { probs } = decodeSamples(m, guide, opts.k)) {
   const net = m.net, zd = net.zdim, { k, seed, estimator = "trace" } = opts;
   const { y, loc, scale, eps, z, logPy } = guide, extra = { ...guide.extra };
-  // 4. decode and score (logits: the decoder's at each z): log p(x|z) = sum x log p + (1 - x) log(1 - p),
+  // 4. decode and score (probs: the decoder's at each z): log p(x|z) = sum x log p + (1 - x) log(1 - p),
   // Pyro's clamp included
-  const perPixel = new Float64Array(k * 784), recon = scoreRows(logits, x, k, perPixel);
+  const perPixel = new Float64Array(k * 784), recon = scoreRows(probs, x, k, perPixel);
   // 3. the KL: closed form per dimension, and Trace_ELBO's log q(z|x) - log p(z) at each sample
   const kl_dims = klDims(loc, scale, zd), kl = kl_dims.reduce((a, b) => a + b, 0);
   const klSamples = new Float64Array(k);
@@ -166,7 +168,7 @@ export function valuePart(m, x, opts, guide = guideAndSamples(m, x, opts, opts.p
   return {
     model: m.name, seed, k, estimator, input: toU8(x),
     loc: Array.from(loc), scale: Array.from(scale), eps: rows2(eps, zd), z: rows2(z, zd),
-    mean_img: toU8(meanLogits.map(sigmoid)), samples_img: toU8(logits.map(sigmoid)),
+    mean_img: toU8(meanLogits.map(sigmoid)), samples_img: toU8(probs),
     mean_xy: [xy[0], xy[1]], samples_xy: rows2(xy.subarray(2), 2),
     recon: reconMean, recon_se: reconSe, recon_samples: Array.from(recon), pixel_nats: Array.from(pixelNats),
     kl, kl_mc: klMc, kl_mc_se: klMcSe, kl_dims: Array.from(kl_dims),

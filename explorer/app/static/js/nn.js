@@ -138,13 +138,22 @@ export function decodeBackward(net, keep, g, n) {
 const EPS32 = 2 ** -23;
 export const sigmoid32 = (l) => Math.fround(1 / Math.fround(1 + Math.fround(Math.exp(-Math.fround(l)))));
 
-/** log p(x_i | z) for pixel ink x and logit l, as explorer/vae/elbo.py's log_bernoulli (Pyro's score); and
- *  whether the clamp is off (the gradient passes). */
-export function bernoulli(l, x) {
-  const p = sigmoid32(l), pc = p < EPS32 ? EPS32 : p > 1 - EPS32 ? 1 - EPS32 : p;
+/** The decoder's probabilities as torch has them: sigmoid32 of each logit (a Float32Array). */
+export function probs32(logits) {
+  const p = new Float32Array(logits.length);
+  for (let i = 0; i < p.length; i++) p[i] = sigmoid32(logits[i]);
+  return p;
+}
+
+/** log p(x_i | z) for pixel ink x and the decoder's probability p (sigmoid32 of its logit), as
+ *  explorer/vae/elbo.py's log_bernoulli (Pyro's score); `bernoulli` from the logit; and whether the clamp
+ *  is off for p (the gradient passes). */
+export function bernoulliAt(p, x) {
+  const pc = p < EPS32 ? EPS32 : p > 1 - EPS32 ? 1 - EPS32 : p;
   return x * Math.log(pc) + (1 - x) * Math.log1p(-pc);
 }
-export const unclamped = (l) => { const p = sigmoid32(l); return p >= EPS32 && p <= 1 - EPS32; };
+export const bernoulli = (l, x) => bernoulliAt(sigmoid32(l), x);
+export const unclamped = (p) => p >= EPS32 && p <= 1 - EPS32;
 
 /** Probabilities in [0, 1] as grey levels 0..255 (explorer/views/wire.py's to_u8: halves to even). */
 export function toU8(probs, out = new Uint8Array(probs.length)) {
