@@ -71,11 +71,12 @@ export function mount(ctx) {
         ` of ${zd} dimensions are active (average KL > ${C().active_kl} nats); the others stay at the prior.`])];
   }
 
+  // step 4's two images: the same canvases each time (a new canvas and its context cost more than the paint)
+  const probs = h("canvas", { class: "vx-px vx-big", "data-vx": "probs1", width: 28, height: 28 });
+  const heat = h("canvas", { class: "vx-px vx-big", "data-vx": "heat", width: 28, height: 28 }), hctx = heat.getContext("2d");
   function step4(res) {
-    const probs = h("canvas", { class: "vx-px vx-big", "data-vx": "probs1", width: 28, height: 28 });
-    const heat = h("canvas", { class: "vx-px vx-big", "data-vx": "heat", width: 28, height: 28 });
     paintGrey(probs, res.samples_img, 0);
-    const hctx = heat.getContext("2d"), im = hctx.createImageData(28, 28), mx = Math.max(1e-6, ...res.pixel_nats);
+    const im = hctx.createImageData(28, 28), mx = Math.max(1e-6, ...res.pixel_nats);
     for (let i = 0; i < 784; i++) {
       const t = Math.min(1, res.pixel_nats[i] / mx);
       im.data[4 * i] = 255; im.data[4 * i + 1] = Math.round(255 * (1 - t)); im.data[4 * i + 2] = Math.round(255 * (1 - t)); im.data[4 * i + 3] = 255;
