@@ -97,9 +97,8 @@ function guideAndSamples(m, x, { k, seed, label = null }, probs = null) {
 
 /** Step 4's decoder run on the samples z: their logits and probabilities (torch's float32 sigmoid, each
  *  computed once for the score, the clamp, the gradient and the images), and what the backward pass needs
- *  (`keep`). Computed
- *  once where one thread takes both parts (forwardPass), once in each where two threads share them (a
- *  conditional model's stroke end). */
+ *  (`keep`). Computed once where one thread takes both parts (forwardPass), once in each where two threads
+ *  share them (a conditional model's stroke end). */
 function decodeSamples(m, { y, z }, k) {
   const net = m.net, keep = {}, logits = decodeLogits(net, withLabel(net, z, k, net.zdim, y), k, keep);
   return { logits, probs: probs32(logits), keep };
