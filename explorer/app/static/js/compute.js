@@ -10,7 +10,7 @@
 // never wait on the threads. Each call is a promise.
 
 import { forwardPass, posteriorOf } from "./forward.js";
-import { DrawingError, toMnist } from "./preprocess.js";
+import { errorKind, toMnist } from "./preprocess.js";
 
 export class ComputeError extends Error {
   constructor(message, kind) { super(message); this.kind = kind; }  // kind: "blank", "small" or "error"
@@ -63,7 +63,7 @@ export function createCompute() {
         const m = here.get(name);
         let result;
         try { result = forwardPass(m, toMnist(drawing, m.constants), opts); } catch (err) {
-          throw new ComputeError(err.message, err instanceof DrawingError ? err.kind : "error");
+          throw new ComputeError(err.message, errorKind(err));
         }
         const ms = performance.now() - t0;
         return { result, ms, where: "page", parts: [ms, 0], waits: null };

@@ -10,6 +10,9 @@ export class DrawingError extends Error {
   constructor(message, kind) { super(message); this.kind = kind; }  // kind: "blank" or "small"
 }
 
+/** What went wrong in computing a drawing, as the page tells it: a DrawingError's kind, else "error". */
+export const errorKind = (err) => (err instanceof DrawingError ? err.kind : "error");
+
 const sinc = (x) => { if (x === 0.0) return 1.0; x = x * Math.PI; return Math.sin(x) / x; };
 const lanczos = (x) => (-3.0 <= x && x < 3.0 ? sinc(x) * sinc(x / 3) : 0.0);
 

@@ -15,7 +15,7 @@
 import { completeModel, modelFromMap, parseFile } from "./data.js";
 import { decodeImages, forwardPass, gradientPart, labelElbos, valuePart } from "./forward.js";
 import { iwae, logWeights } from "./logpx.js";
-import { DrawingError, toMnist } from "./preprocess.js";
+import { errorKind, toMnist } from "./preprocess.js";
 import { useKernels } from "./wasm.js";
 
 const models = {};
@@ -58,6 +58,6 @@ self.onmessage = async ({ data: msg }) => {
     const t1 = performance.now(), o = performance.timeOrigin;
     self.postMessage({ id: msg.id, ok: true, result, ms: t1 - t0, at: [o + t0, o + t1] });
   } catch (err) {
-    self.postMessage({ id: msg.id, ok: false, kind: err instanceof DrawingError ? err.kind : "error", message: err.message });
+    self.postMessage({ id: msg.id, ok: false, kind: errorKind(err), message: err.message });
   }
 };
